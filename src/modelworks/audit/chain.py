@@ -1,0 +1,191 @@
+"""Append to and verify the hash-chained audit log.
+
+Each event's hash covers its own fields and the previous event's hash, so editing, deleting
+or reordering any event breaks the chain from that point on; the head row (last seq and hash)
+also catches a deleted tail. Appends run inside the caller's transaction, so an event exists
+exactly when the change it describes does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from sqlalchemy import Connection, func, insert, select, update
+
+from ..store.tables import audit_events, audit_head, utcnow
+from .events import GENESIS_HASH, AuditEvent
+
+if TYPE_CHECKING:
+    from ..store.database import Database
+
+__all__ = ["ChainReport", "append", "count_events", "event_hash", "list_events", "verify"]
+
+_HEAD_ID = 1
+
+
+def _jsonable(value: Any) -> Any:
+    """Payloads are JSON; non-finite floats become strings so every backend keeps them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value
+
+
+def _canonical_ts(ts: datetime) -> str:
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC)
+    return ts.replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def event_hash(
+    *,
+    seq: int,
+    ts: datetime,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    payload: Mapping[str, Any],
+    reason: str | None,
+    prev_hash: str,
+) -> str:
+    body = json.dumps(
+        [seq, _canonical_ts(ts), actor, action, entity_type, entity_id, payload, reason,
+         prev_hash],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def append(
+    db: Database,
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str | int,
+    payload: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+) -> AuditEvent:
+    """Append one event in the caller's write transaction."""
+    db.lock_for_update(conn, audit_head, _HEAD_ID)
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+    seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
+    body = _jsonable(dict(payload or {}))
+    ts = utcnow()
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "ts": ts,
+        "actor": actor,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": str(entity_id),
+        "payload": body,
+        "reason": reason,
+        "prev_hash": prev,
+    }
+    digest = event_hash(**fields)
+    conn.execute(insert(audit_events).values(**fields, hash=digest))
+    if head:
+        conn.execute(update(audit_head).where(audit_head.c.id == _HEAD_ID)
+                     .values(seq=seq, hash=digest))
+    else:
+        conn.execute(insert(audit_head).values(id=_HEAD_ID, seq=seq, hash=digest))
+    return AuditEvent(**fields, hash=digest)
+
+
+def _row_event(row: Any) -> AuditEvent:
+    return AuditEvent.model_validate(row._mapping, from_attributes=False)
+
+
+def list_events(
+    conn: Connection,
+    *,
+    limit: int | None = None,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    action: str | None = None,
+) -> list[AuditEvent]:
+    """Newest first."""
+    stmt = select(audit_events).order_by(audit_events.c.seq.desc())
+    if entity_type:
+        stmt = stmt.where(audit_events.c.entity_type == entity_type)
+    if entity_id:
+        stmt = stmt.where(audit_events.c.entity_id == str(entity_id))
+    if action:
+        stmt = stmt.where(audit_events.c.action == action)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [_row_event(r) for r in conn.execute(stmt)]
+
+
+class ChainReport(BaseModel):
+    """The outcome of a chain walk: ok, or the first broken link and why."""
+
+    ok: bool
+    events: int
+    first_broken_seq: int | None = None
+    problem: str | None = None
+
+
+def _iter_rows(conn: Connection, batch: int = 5000) -> Iterator[Any]:
+    last = 0
+    while True:
+        rows = conn.execute(
+            select(audit_events).where(audit_events.c.seq > last)
+            .order_by(audit_events.c.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def verify(conn: Connection) -> ChainReport:
+    """Walk the chain in order; report the first edited, deleted or reordered event."""
+    expected_seq, prev, count = 1, GENESIS_HASH, 0
+    for row in _iter_rows(conn):
+        count += 1
+        if row.seq != expected_seq:
+            return ChainReport(ok=False, events=count, first_broken_seq=expected_seq,
+                               problem=f"event {expected_seq} is missing (next is {row.seq})")
+        if row.prev_hash != prev:
+            return ChainReport(ok=False, events=count, first_broken_seq=row.seq,
+                               problem=f"event {row.seq} does not follow event {row.seq - 1} "
+                               "(deleted, reordered or edited predecessor)")
+        fields = {k: getattr(row, k) for k in (
+            "seq", "ts", "actor", "action", "entity_type", "entity_id", "payload", "reason",
+            "prev_hash")}
+        if event_hash(**fields) != row.hash:
+            return ChainReport(ok=False, events=count, first_broken_seq=row.seq,
+                               problem=f"event {row.seq} was edited: its hash does not match")
+        prev = row.hash
+        expected_seq += 1
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+    last_seq = expected_seq - 1
+    if head is not None and (head.seq != last_seq or head.hash != prev):
+        return ChainReport(ok=False, events=count, first_broken_seq=last_seq + 1,
+                           problem=f"the log ends at event {last_seq} but its head records "
+                           f"event {head.seq}: events were deleted from the end")
+    if head is None and count:
+        return ChainReport(ok=False, events=count, first_broken_seq=1,
+                           problem="the chain head is missing")
+    return ChainReport(ok=True, events=count)
+
+
+def count_events(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(audit_events)).scalar_one())

@@ -1,0 +1,112 @@
+"""Typed settings: the only reader of ``MODELWORKS_*`` environment variables.
+
+Resolution order for each setting: explicit argument, then environment, then default.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_WORKSPACE", "Settings", "WorkspaceLocation", "redact", "resolve_location"]
+
+DEFAULT_WORKSPACE = ".modelworks"
+_DB_FILE = "modelworks.db"
+_DB_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+class Settings(BaseSettings):
+    """Settings read from ``MODELWORKS_*``; arguments passed to Workspace take precedence."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELWORKS_", extra="ignore")
+
+    workspace: str | None = Field(None, description="A folder, or a database URL.")
+    artifacts: str | None = Field(None, description="Artifact root: a folder or fsspec URL.")
+    user: str | None = Field(None, description="The acting identity stamped on audit events.")
+    test_postgres_url: str | None = Field(None, description="PostgreSQL URL for the test suite.")
+
+    def actor(self, explicit: str | None = None) -> str:
+        """The acting identity: argument, then MODELWORKS_USER, then the OS user."""
+        for candidate in (explicit, self.user):
+            if candidate and candidate.strip():
+                return candidate.strip()
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry (containers): fall back to uid
+            return f"uid-{os.getuid()}"
+
+
+class WorkspaceLocation:
+    """Where a workspace keeps its metadata database and its artifacts."""
+
+    def __init__(self, db_url: str, artifacts: str, folder: Path | None) -> None:
+        self.db_url = db_url
+        self.artifacts = artifacts
+        self.folder = folder
+
+    def __repr__(self) -> str:
+        return f"WorkspaceLocation(db_url={redact(self.db_url)!r}, artifacts={self.artifacts!r})"
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a database URL: nothing to hide
+        return url
+
+
+def _is_db_url(value: str) -> bool:
+    scheme = value.split("://", 1)[0].split("+", 1)[0].lower() if "://" in value else ""
+    return scheme in _DB_SCHEMES
+
+
+def resolve_location(
+    location: str | os.PathLike[str] | None,
+    *,
+    artifacts: str | os.PathLike[str] | None,
+    settings: Settings,
+) -> WorkspaceLocation:
+    """Turn a folder or a database URL (and an optional artifact root) into a location."""
+    from .errors import InvalidInput
+
+    raw = os.fspath(location) if location is not None else settings.workspace
+    raw = raw or DEFAULT_WORKSPACE
+    art = os.fspath(artifacts) if artifacts is not None else settings.artifacts
+    if _is_db_url(raw):
+        url = raw.replace("postgres://", "postgresql://", 1)
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        if art is None:
+            if url.startswith("sqlite"):
+                db_path = Path(url.split("///", 1)[-1]).resolve()
+                art = str(db_path.parent / "artifacts")
+            else:
+                raise InvalidInput(
+                    "a database workspace needs an artifact root: pass artifacts= "
+                    "(a folder or an fsspec URL such as s3://bucket/prefix) or set "
+                    "MODELWORKS_ARTIFACTS",
+                    field="artifacts",
+                )
+        return WorkspaceLocation(url, _normalise_artifacts(art), None)
+    if "://" in raw:
+        raise InvalidInput(
+            f"workspace {raw.split('://', 1)[0]}:// is not supported: give a folder, "
+            "sqlite:///path or postgresql://user@host/db",
+            field="workspace",
+        )
+    folder = Path(raw).expanduser().resolve()
+    db_url = f"sqlite:///{folder / _DB_FILE}"
+    return WorkspaceLocation(db_url, _normalise_artifacts(art or str(folder / "artifacts")), folder)
+
+
+def _normalise_artifacts(value: str) -> str:
+    if "://" in value:
+        return value.rstrip("/")
+    return str(Path(value).expanduser().resolve())

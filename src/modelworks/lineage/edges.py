@@ -1,0 +1,83 @@
+"""Write and read lineage edges: "child was made from parent"."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, and_, or_, select
+
+from ..store.tables import lineage_edges, utcnow
+
+__all__ = ["LineageEdge", "Node", "add_edge", "edges_of"]
+
+
+class Node(BaseModel):
+    """An entity in the lineage graph, e.g. ``Node(type="run", id="ab12...")``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.id}"
+
+
+class LineageEdge(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    child: Node
+    parent: Node
+    relation: str
+    payload: dict[str, Any]
+
+
+def add_edge(
+    conn: Connection,
+    *,
+    child: Node,
+    parent: Node,
+    relation: str,
+    actor: str,
+    payload: Mapping[str, Any] | None = None,
+) -> LineageEdge:
+    """Record one edge in the caller's transaction; recording it twice is a no-op."""
+    existing = conn.execute(
+        select(lineage_edges.c.id).where(
+            lineage_edges.c.child_type == child.type,
+            lineage_edges.c.child_id == child.id,
+            lineage_edges.c.parent_type == parent.type,
+            lineage_edges.c.parent_id == parent.id,
+            lineage_edges.c.relation == relation,
+        )
+    ).first()
+    if existing is None:
+        conn.execute(
+            lineage_edges.insert().values(
+                child_type=child.type, child_id=child.id, parent_type=parent.type,
+                parent_id=parent.id, relation=relation, payload=dict(payload or {}),
+                created_at=utcnow(), created_by=actor,
+            )
+        )
+    return LineageEdge(child=child, parent=parent, relation=relation, payload=dict(payload or {}))
+
+
+def edges_of(conn: Connection, nodes: list[Node], *, direction: str = "up") -> list[LineageEdge]:
+    """Edges whose child (``up``: where it came from) or parent (``down``) is one of nodes."""
+    if not nodes:
+        return []
+    t = lineage_edges
+    side = (t.c.child_type, t.c.child_id) if direction == "up" else (t.c.parent_type, t.c.parent_id)
+    cond = or_(*(and_(side[0] == n.type, side[1] == n.id) for n in nodes))
+    rows = conn.execute(select(t).where(cond).order_by(t.c.id)).all()
+    return [
+        LineageEdge(
+            child=Node(type=r.child_type, id=r.child_id),
+            parent=Node(type=r.parent_type, id=r.parent_id),
+            relation=r.relation,
+            payload=r.payload or {},
+        )
+        for r in rows
+    ]

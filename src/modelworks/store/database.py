@@ -1,0 +1,239 @@
+"""The metadata database: one SQLAlchemy engine for SQLite or PostgreSQL.
+
+Dialect quirks live here and nowhere else: SQLite pragmas and write locking, upserts,
+and the lock that keeps two processes from migrating a new database at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from ..config import redact
+from ..errors import InvalidInput, StoreUnavailable
+
+__all__ = ["VERSION_TABLE", "Database"]
+
+VERSION_TABLE = "mw_alembic_version"
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 0x6D77_6D69  # "mwmi": advisory lock key for schema migrations
+_SQLITE_BUSY_MS = 60_000
+
+
+class Database:
+    """An engine plus the two transaction kinds services use: ``read()`` and ``write()``."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        try:
+            parsed = make_url(url)
+        except Exception as exc:
+            raise InvalidInput(f"not a database URL: {redact(url)!r}", field="workspace") from exc
+        self.url = url
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            db_path = parsed.database or ""
+            if not db_path or db_path == ":memory:":
+                raise InvalidInput("an SQLite workspace needs a file path", field="workspace")
+            self.sqlite_path: Path | None = Path(db_path)
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(
+                url,
+                connect_args={"timeout": _SQLITE_BUSY_MS / 1000, "check_same_thread": False},
+                pool_size=pool_size,
+            )
+            _configure_sqlite(self.engine)
+        elif self.dialect == "postgresql":
+            self.sqlite_path = None
+            self.engine = create_engine(url, pool_size=pool_size, pool_pre_ping=True)
+        else:
+            raise InvalidInput(
+                f"unsupported database {self.dialect!r}: use SQLite or PostgreSQL",
+                field="workspace",
+            )
+        # The same pool, with a flag the SQLite begin hook reads to take the write lock up
+        # front (BEGIN IMMEDIATE) instead of failing on a read-to-write upgrade.
+        self._write_engine = self.engine.execution_options(mw_write=True)
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back on any exception."""
+        try:
+            with self._write_engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise self._unavailable(exc) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (a consistent snapshot on both backends)."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: SQLAlchemyError) -> StoreUnavailable:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        return StoreUnavailable(f"database {redact(self.url)} is unavailable: {reason}")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- dialect helpers ----------------------------------------------------------------
+
+    def upsert(
+        self,
+        conn: Connection,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        keys: Sequence[str],
+        update: Sequence[str],
+        where_newer: str | None = None,
+    ) -> None:
+        """Insert rows; on a key clash update ``update`` columns (only if ``where_newer`` grew)."""
+        if not rows:
+            return
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        stmt = insert(table)
+        where = None
+        if where_newer is not None:
+            where = stmt.excluded[where_newer] >= table.c[where_newer]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={col: stmt.excluded[col] for col in update},
+            where=where,
+        )
+        conn.execute(stmt, list(rows))
+
+    def lock_for_update(self, conn: Connection, table: Table, key: Any) -> None:
+        """Serialise writers on one row; SQLite's write transaction already holds the lock."""
+        if self.dialect == "postgresql":
+            conn.execute(table.select().where(table.c.id == key).with_for_update())
+
+    # -- schema -------------------------------------------------------------------------
+
+    def is_empty(self) -> bool:
+        with self.read() as conn:
+            return not inspect(conn).has_table(VERSION_TABLE)
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.read() as conn:
+            ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            return ctx.get_current_revision()
+
+    @staticmethod
+    def head_revision() -> str:
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        assert head is not None
+        return head
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Migrate to ``revision`` under a cross-process lock; a no-op when already there."""
+        from alembic import command
+
+        with self._migration_lock() as conn:
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+            conn.commit()
+
+    def ensure_schema(self, *, auto_upgrade: bool) -> None:
+        """Create a new database's schema; upgrade an old one only if ``auto_upgrade``.
+
+        SQLite workspaces migrate themselves on open; a PostgreSQL team store is created
+        on first open of an empty database and otherwise upgraded by ``db upgrade``.
+        """
+        try:
+            current = self.current_revision()
+        except StoreUnavailable:
+            raise
+        except SQLAlchemyError as exc:
+            raise self._unavailable(exc) from exc
+        head = self.head_revision()
+        if current == head:
+            return
+        if current is None or auto_upgrade:
+            self.upgrade()
+            return
+        raise StoreUnavailable(
+            f"database {redact(self.url)} is at schema revision {current}, this modelworks "
+            f"needs {head}: run `modelworks db upgrade`"
+        )
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[Connection]:
+        if self.dialect == "postgresql":
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.commit()
+                try:
+                    yield conn
+                finally:
+                    conn.rollback()
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                    conn.commit()
+            return
+        assert self.sqlite_path is not None
+        lock_path = self.sqlite_path.with_name(self.sqlite_path.name + ".migrate.lock")
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # A fresh engine without pooling: migrations must not share a pooled connection
+            # whose transaction state the begin hook manages.
+            engine = create_engine(self.url, poolclass=NullPool,
+                                   connect_args={"timeout": _SQLITE_BUSY_MS / 1000})
+            _configure_sqlite(engine)
+            try:
+                with engine.connect() as conn:
+                    yield conn
+            finally:
+                engine.dispose()
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from the sqlite3 module so we can emit BEGIN ourselves.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        # WAL + NORMAL: a crash or power loss may drop the last commits, never corrupts.
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("mw_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

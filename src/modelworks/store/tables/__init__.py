@@ -1,0 +1,30 @@
+"""Table definitions, one module per area; all share one MetaData with the ``mw_`` prefix."""
+
+from __future__ import annotations
+
+from ._types import UTCDateTime, metadata, utcnow
+from .audit import audit_events, audit_head
+from .data import dataset_versions, datasets
+from .lineage import lineage_edges
+from .tracking import experiments, latest_metrics, metrics, params, run_artifacts, runs, tags
+from .workspace import role_bindings, workspace_info
+
+__all__ = [
+    "UTCDateTime",
+    "audit_events",
+    "audit_head",
+    "dataset_versions",
+    "datasets",
+    "experiments",
+    "latest_metrics",
+    "lineage_edges",
+    "metadata",
+    "metrics",
+    "params",
+    "role_bindings",
+    "run_artifacts",
+    "runs",
+    "tags",
+    "utcnow",
+    "workspace_info",
+]

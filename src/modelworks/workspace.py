@@ -1,0 +1,216 @@
+"""The Workspace: the one object a user needs.
+
+``mw.Workspace()`` opens ``./.modelworks`` (SQLite + a local artifact folder);
+``mw.Workspace("postgresql://...", artifacts="s3://...")`` opens a team store. It builds the
+stores once and hands them, with the acting identity, to the service functions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+
+from . import audit
+from .config import Settings, WorkspaceLocation, resolve_location
+from .context import Context
+from .data import datasets as _datasets
+from .errors import InvalidInput
+from .lineage import LineageGraph, Node, walk
+from .records import DatasetRecord, DatasetVersion, Experiment, MetricPoint, RunRecord
+from .store.artifacts import ArtifactStore
+from .store.database import Database
+from .store.tables import role_bindings, utcnow, workspace_info
+from .tracking import experiments as _experiments
+from .tracking import runs as _runs
+from .tracking.active_run import ActiveRun
+from .tracking.metrics import MetricWriter, metric_history
+from .tracking.search import search_runs
+
+__all__ = ["Workspace"]
+
+DEFAULT_EXPERIMENT = "Default"
+
+
+class Workspace:
+    """A metadata database plus an artifact store, acting as one identity."""
+
+    def __init__(
+        self,
+        location: str | os.PathLike[str] | None = None,
+        *,
+        artifacts: str | os.PathLike[str] | None = None,
+        user: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.location: WorkspaceLocation = resolve_location(
+            location, artifacts=artifacts, settings=self.settings
+        )
+        self.actor = self.settings.actor(user)
+        self.db = Database(self.location.db_url)
+        # An embedded SQLite workspace migrates itself; a team store only when empty.
+        self.db.ensure_schema(auto_upgrade=self.db.dialect == "sqlite")
+        self.artifacts = ArtifactStore(self.location.artifacts, storage_options=storage_options)
+        self.ctx = Context(db=self.db, artifacts=self.artifacts, actor=self.actor)
+        self._writer = MetricWriter(self.db)
+        self._register_creator()
+
+    def _register_creator(self) -> None:
+        """The first actor to open a workspace creates it and becomes its admin (audited)."""
+        with self.db.read() as conn:
+            if conn.execute(select(workspace_info.c.id)).first() is not None:
+                return
+        try:
+            with self.db.write() as conn:
+                if conn.execute(select(workspace_info.c.id)).first() is not None:
+                    return
+                now = utcnow()
+                conn.execute(insert(workspace_info).values(id=1, created_at=now,
+                                                           created_by=self.actor))
+                conn.execute(insert(role_bindings).values(
+                    principal=self.actor, role="admin", granted_by=self.actor, granted_at=now))
+                audit.append(self.db, conn, actor=self.actor, action="workspace.created",
+                             entity_type="workspace", entity_id=1,
+                             payload={"admin": self.actor})
+        except SAIntegrityError:
+            pass  # another process created it at the same moment: it is its admin
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.location!r}, user={self.actor!r})"
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every queued metric point now."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+        self.db.dispose()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def admins(self) -> list[str]:
+        with self.db.read() as conn:
+            return list(conn.execute(select(role_bindings.c.principal)
+                                     .where(role_bindings.c.role == "admin")).scalars())
+
+    # -- tracking -----------------------------------------------------------------------
+
+    def start_run(
+        self,
+        experiment: str | None = None,
+        *,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent: ActiveRun | RunRecord | str | None = None,
+    ) -> ActiveRun:
+        """Start a run; use it as a context manager so it ends FINISHED or FAILED."""
+        parent_id = parent if isinstance(parent, str) or parent is None else parent.id
+        if experiment is None:
+            if isinstance(parent, ActiveRun | RunRecord):
+                experiment = parent.experiment
+            else:
+                experiment = DEFAULT_EXPERIMENT
+        run_id = _runs.create_run(self.ctx, experiment=experiment, name=name, params_=params,
+                                  tags_=tags, parent_id=parent_id)
+        return ActiveRun(self.ctx, self._writer, run_id, experiment)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self.db.read() as conn:
+            return _runs.get_run(conn, run_id)
+
+    def metric_history(self, run_id: str, key: str, *, max_points: int | None = None
+                       ) -> list[MetricPoint]:
+        self._writer.flush()
+        with self.db.read() as conn:
+            _runs.get_run(conn, run_id)  # NotFound for an unknown run
+            return metric_history(conn, run_id, key, max_points=max_points)
+
+    def search_runs(
+        self,
+        experiment: str | Sequence[str] | None = None,
+        *,
+        filter: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+        parent: ActiveRun | RunRecord | str | None = None,
+    ) -> list[RunRecord]:
+        """Runs matching ``filter`` (e.g. ``"metrics.auc > 0.8 and params.model = 'rf'"``)."""
+        parent_id = parent if isinstance(parent, str) or parent is None else parent.id
+        with self.db.read() as conn:
+            return search_runs(conn, experiment=experiment, filter=filter, order_by=order_by,
+                               limit=limit, offset=offset, parent_id=parent_id)
+
+    def list_experiments(self) -> list[Experiment]:
+        with self.db.read() as conn:
+            return _experiments.list_experiments(conn)
+
+    def get_experiment(self, name: str) -> Experiment:
+        with self.db.read() as conn:
+            return _experiments.get_experiment(conn, name)
+
+    # -- datasets -----------------------------------------------------------------------
+
+    def log_dataset(self, data: pd.DataFrame | str | os.PathLike[str], *, name: str,
+                    source: str | None = None) -> DatasetVersion:
+        """Snapshot a DataFrame or CSV/Parquet file as a content-addressed dataset version."""
+        return _datasets.log_dataset(self.ctx, data, name=name, source=source)
+
+    def get_dataset(self, name: str, version: int | None = None) -> DatasetVersion:
+        """A dataset version (the latest when ``version`` is None)."""
+        with self.db.read() as conn:
+            return _datasets.get_dataset_version(conn, name, version)
+
+    def list_datasets(self) -> list[DatasetRecord]:
+        with self.db.read() as conn:
+            return _datasets.list_datasets(conn)
+
+    def dataset_versions(self, name: str) -> list[DatasetVersion]:
+        with self.db.read() as conn:
+            return _datasets.list_dataset_versions(conn, name)
+
+    def load_dataset(self, name: str | DatasetVersion, version: int | None = None
+                     ) -> pd.DataFrame:
+        dv = name if isinstance(name, DatasetVersion) else self.get_dataset(name, version)
+        return _datasets.load_dataset(self.ctx, dv)
+
+    # -- audit and lineage --------------------------------------------------------------
+
+    def audit_log(self, *, limit: int | None = 100, entity_type: str | None = None,
+                  entity_id: str | None = None, action: str | None = None
+                  ) -> list[audit.AuditEvent]:
+        """Audit events, newest first."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 1):
+            raise InvalidInput("limit must be a positive integer", field="limit")
+        with self.db.read() as conn:
+            return audit.list_events(conn, limit=limit, entity_type=entity_type,
+                                     entity_id=entity_id, action=action)
+
+    def verify_audit(self) -> audit.ChainReport:
+        """Walk the hash chain; ``ok`` is False at the first edited/deleted/reordered event."""
+        with self.db.read() as conn:
+            return audit.verify(conn)
+
+    def lineage(self, entity_type: str, entity_id: str, *, direction: str = "up"
+                ) -> LineageGraph:
+        if direction not in ("up", "down"):
+            raise InvalidInput("direction must be 'up' or 'down'", field="direction")
+        with self.db.read() as conn:
+            return walk(conn, Node(type=entity_type, id=str(entity_id)), direction=direction)
