@@ -60,7 +60,7 @@ def get_experiment(conn: Connection, name: str) -> Experiment:
 def list_experiments(conn: Connection) -> list[Experiment]:
     counts = dict(
         conn.execute(select(runs.c.experiment_id, func.count()).group_by(runs.c.experiment_id))
-        .tuples().all()
+        .all()
     )
     rows = conn.execute(select(experiments).order_by(experiments.c.id)).all()
     return [_to_record(r, counts.get(r.id, 0)) for r in rows]

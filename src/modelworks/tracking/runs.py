@@ -130,7 +130,7 @@ def log_params(ctx: Context, run_id: str, values: Mapping[str, Any]) -> None:
         existing = dict(conn.execute(
             select(params.c.key, params.c.value)
             .where(params.c.run_id == run_id, params.c.key.in_(list(new)))
-        ).tuples().all())
+        ).all())
         for key, value in new.items():
             if key in existing and existing[key] != value:
                 raise Conflict(

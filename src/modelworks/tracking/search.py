@@ -156,7 +156,7 @@ def search_runs(
     if experiment is not None:
         names = [experiment] if isinstance(experiment, str) else list(experiment)
         found = dict(conn.execute(select(experiments.c.name, experiments.c.id)
-                                  .where(experiments.c.name.in_(names))).tuples().all())
+                                  .where(experiments.c.name.in_(names))).all())
         missing = [n for n in names if n not in found]
         if missing:
             raise NotFound(f"no experiment named {missing[0]!r}")

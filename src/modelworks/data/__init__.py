@@ -1,0 +1,1 @@
+"""Dataset versions: content hashing, snapshots and mergeable column profiles."""
