@@ -103,7 +103,7 @@ _PROC_P_DRIFTED /= _PROC_P_DRIFTED.sum()
 
 # The logit's "mild" lean on a sensitive attribute, per age band.
 _AGE_BAND_LOGIT = np.array([0.20, 0.0, 0.0, 0.35])
-_INTERCEPT = -2.45
+_INTERCEPT = -2.55
 
 LABEL_COLUMN = "needs_review"
 SENSITIVE_COLUMNS = ("age_band", "sex")
@@ -188,9 +188,9 @@ def generate_claims(n_rows: int = 5000, *, seed: int = 7, drift: float = 0.0) ->
     amount = np.round(np.exp(log_amount), 2)
 
     recent = np.where(np.isnan(days), 0.0, days < 30)
-    logit = (_INTERCEPT + 2.5 * excess + 0.28 * (log_amount - 5.0) + 0.30 * np.minimum(prior, 6)
+    logit = (_INTERCEPT + 3.0 * excess + 0.28 * (log_amount - 5.0) + 0.30 * np.minimum(prior, 6)
              + 0.6 * recent + _PROVIDER_LOGIT[provider] + _GROUP_LOGIT[group]
-             + 0.9 * ~in_network + _AGE_BAND_LOGIT[band] + rng.normal(0.0, 0.4, n))
+             + 0.9 * ~in_network + _AGE_BAND_LOGIT[band] + rng.normal(0.0, 0.3, n))
     label = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
 
     return pd.DataFrame({

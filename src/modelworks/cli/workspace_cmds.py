@@ -1,0 +1,80 @@
+"""``modelworks init`` and ``modelworks db upgrade``."""
+
+from __future__ import annotations
+
+import typer
+from rich.text import Text
+
+from ..config import Settings, redact, resolve_location
+from ..store.database import Database
+from . import global_options
+from ._output import JsonOption, console, kv_grid, print_json
+
+__all__ = ["register"]
+
+# `db upgrade` touches the database only; a team store needs no artifact root for it.
+_NO_ARTIFACTS = "unused://db-upgrade"
+
+db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
+
+
+def init(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Create the workspace (or open an existing one) and show where it keeps its data."""
+    with global_options(ctx).open_workspace() as ws:
+        info = {
+            "database": redact(ws.location.db_url),
+            "artifacts": ws.location.artifacts,
+            "user": ws.actor,
+            "admins": ws.admins,
+            "schema_revision": ws.db.current_revision(),
+        }
+    if json_:
+        print_json(info)
+        return
+    out = console()
+    out.print("workspace ready", style="bold green")
+    out.print(kv_grid([
+        ("database", info["database"]),
+        ("artifacts", info["artifacts"]),
+        ("admins", ", ".join(info["admins"])),
+        ("you are", info["user"]),
+        ("schema", info["schema_revision"]),
+    ]))
+
+
+@db_app.command("upgrade")
+def upgrade(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Upgrade the database schema to the head revision (a no-op when already there).
+
+    Works on a PostgreSQL team store whose schema is behind, which a Workspace refuses to open.
+    """
+    opts = global_options(ctx)
+    settings = Settings()
+    artifacts = opts.artifacts if opts.artifacts is not None else settings.artifacts
+    location = resolve_location(opts.workspace, artifacts=artifacts or _NO_ARTIFACTS,
+                                settings=settings)
+    db = Database(location.db_url)
+    try:
+        before = db.current_revision()
+        head = db.head_revision()
+        db.upgrade()
+        after = db.current_revision()
+    finally:
+        db.dispose()
+    result = {"database": redact(location.db_url), "before": before, "after": after,
+              "head": head}
+    if json_:
+        print_json(result)
+        return
+    out = console()
+    where = Text(result["database"])
+    if before == after:
+        out.print(Text.assemble("database ", where, f" is already at head revision {head}"))
+    else:
+        out.print(Text.assemble("upgraded database ", where, ": ",
+                                f"{before or '(empty)'} -> {after} (head)"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.add_typer(db_app, name="db")

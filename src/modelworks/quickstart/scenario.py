@@ -1,0 +1,349 @@
+"""The quickstart: claims data in, three tracked, lineage-linked baseline models out.
+
+``run_quickstart`` is what ``modelworks quickstart`` (and ``make demo``) runs. It opens a
+workspace, versions a train and a holdout split of the synthetic claims table, trains three
+scikit-learn models as runs of the experiment ``claims-triage`` and prints where to look next.
+Running it again on the same folder reuses the dataset versions and adds three new runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+from rich import box
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sklearn.base import ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
+
+from ..errors import InvalidInput
+from ..records import RunRecord
+from ..tracking.active_run import ActiveRun
+from ..workspace import Workspace
+from .claims_data import FEATURE_COLUMNS, LABEL_COLUMN, generate_claims
+
+__all__ = [
+    "EXPERIMENT",
+    "HOLDOUT_DATASET",
+    "RUN_TAGS",
+    "TRAIN_DATASET",
+    "QuickstartSummary",
+    "run_quickstart",
+]
+
+EXPERIMENT = "claims-triage"
+TRAIN_DATASET = "claims-train"
+HOLDOUT_DATASET = "claims-holdout"
+RUN_TAGS = {"team": "risk", "stage": "baseline"}
+HOLDOUT_FRACTION = 0.25
+MIN_ROWS = 200  # below this a stratified holdout has too few positives to score
+
+_CATEGORICAL = ["region", "procedure_code", "provider_type"]
+_COUNTS = ["prior_claims", "days_since_last_claim"]
+_RF_STEPS = (25, 50, 100, 150)  # trees after each warm-start step
+
+Advance = Callable[[str], None]
+
+
+class QuickstartSummary(BaseModel):
+    """What the quickstart made: where, which runs, which data versions, and the winner."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workspace: Path
+    experiment: str
+    run_ids: list[str]
+    best_run_id: str
+    best_model: str
+    best_roc_auc: float
+    dataset_versions: list[str]  # "name:version"
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Split:
+    x_train: pd.DataFrame
+    y_train: np.ndarray
+    x_holdout: pd.DataFrame
+    y_holdout: np.ndarray
+
+
+@dataclass(frozen=True)
+class _ModelSpec:
+    model: str  # the estimator's class name, logged as the param "model"
+    run_name: str
+    steps: int  # progress steps the trainer reports, evaluation and logging excluded
+    train: Callable[[ActiveRun, _Split, int, Advance], ClassifierMixin]
+
+
+# -- the three trainers: each logs its params and training history ----------------------------
+
+
+def _train_logistic(run: ActiveRun, split: _Split, seed: int, advance: Advance
+                    ) -> ClassifierMixin:
+    params = {"C": 1.0, "max_iter": 1000, "solver": "lbfgs"}
+    run.log_params({"model": "LogisticRegression", **params, "encoding": "one-hot",
+                    "scaling": "standard", "claim_amount_transform": "log1p"})
+    prep = ColumnTransformer([
+        ("amount", make_pipeline(FunctionTransformer(np.log1p, feature_names_out="one-to-one"),
+                                 StandardScaler()), ["claim_amount"]),
+        ("counts", make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
+                                 StandardScaler()), _COUNTS),
+        ("categories", OneHotEncoder(handle_unknown="ignore"), _CATEGORICAL),
+        ("flags", "passthrough", ["in_network"]),
+    ])
+    model = Pipeline([("prep", prep), ("model", LogisticRegression(random_state=seed, **params))])
+    model.fit(split.x_train, split.y_train)
+    run.log_metric("n_iter", int(model[-1].n_iter_[0]))
+    advance("fitted")
+    return model
+
+
+def _train_forest(run: ActiveRun, split: _Split, seed: int, advance: Advance
+                  ) -> ClassifierMixin:
+    params = {"min_samples_leaf": 3, "max_features": "sqrt"}
+    run.log_params({"model": "RandomForestClassifier", "n_estimators": _RF_STEPS[-1],
+                    **params, "encoding": "ordinal"})
+    prep = ColumnTransformer(
+        [("categories", OrdinalEncoder(), _CATEGORICAL)], remainder="passthrough"
+    ).fit(split.x_train)
+    x_train, x_holdout = prep.transform(split.x_train), prep.transform(split.x_holdout)
+    forest = RandomForestClassifier(warm_start=True, random_state=seed, **params)
+    history = []
+    for trees in _RF_STEPS:  # warm start: each fit adds trees to the forest already grown
+        forest.set_params(n_estimators=trees).fit(x_train, split.y_train)
+        auc = roc_auc_score(split.y_holdout, forest.predict_proba(x_holdout)[:, 1])
+        history.append(("holdout_roc_auc_by_trees", float(auc), trees))
+        advance(f"{trees} trees")
+    run.log_batch(metrics=history)
+    return Pipeline([("prep", prep), ("model", forest)])
+
+
+def _train_boosting(run: ActiveRun, split: _Split, seed: int, advance: Advance
+                    ) -> ClassifierMixin:
+    params = {"learning_rate": 0.08, "max_iter": 300, "max_leaf_nodes": 15,
+              "l2_regularization": 1.0, "early_stopping": True, "validation_fraction": 0.15,
+              "n_iter_no_change": 15}
+    run.log_params({"model": "HistGradientBoostingClassifier", **params,
+                    "categorical_features": "from_dtype"})
+    model = HistGradientBoostingClassifier(categorical_features="from_dtype",
+                                           random_state=seed, **params)
+    model.fit(split.x_train, split.y_train)
+    advance("fitted")
+    # Scores are negated losses; the first entry is the model before any iteration.
+    run.log_batch(metrics=[
+        *((("train_loss", -float(s), i)) for i, s in enumerate(model.train_score_)),
+        *((("validation_loss", -float(s), i)) for i, s in enumerate(model.validation_score_)),
+    ])
+    run.log_metric("n_iter", int(model.n_iter_))
+    return model
+
+
+_MODELS = (
+    _ModelSpec("LogisticRegression", "logistic-regression", 1, _train_logistic),
+    _ModelSpec("RandomForestClassifier", "random-forest", len(_RF_STEPS), _train_forest),
+    _ModelSpec("HistGradientBoostingClassifier", "hist-gradient-boosting", 1, _train_boosting),
+)
+
+
+# -- evaluation -------------------------------------------------------------------------------
+
+
+def _evaluate(model: ClassifierMixin, split: _Split) -> tuple[dict[str, float], list[list[int]]]:
+    proba = model.predict_proba(split.x_holdout)[:, 1]  # type: ignore[attr-defined]
+    pred = (proba >= 0.5).astype(int)
+    y = split.y_holdout
+    metrics = {
+        "roc_auc": roc_auc_score(y, proba),
+        "accuracy": accuracy_score(y, pred),
+        "f1": f1_score(y, pred, zero_division=0),
+        "precision": precision_score(y, pred, zero_division=0),
+        "recall": recall_score(y, pred, zero_division=0),
+        "log_loss": log_loss(y, proba, labels=[0, 1]),
+    }
+    matrix = confusion_matrix(y, pred, labels=[0, 1]).tolist()
+    return {k: float(v) for k, v in metrics.items()}, matrix
+
+
+def _log_evaluation(run: ActiveRun, spec: _ModelSpec, matrix: list[list[int]],
+                    metrics: dict[str, float]) -> None:
+    report = {
+        "model": spec.model,
+        "features": list(FEATURE_COLUMNS),
+        "label": LABEL_COLUMN,
+        "threshold": 0.5,
+        "confusion_matrix": {"labels": [0, 1], "rows": "actual", "columns": "predicted",
+                             "matrix": matrix},
+        "metrics": metrics,
+    }
+    with tempfile.TemporaryDirectory(prefix="modelworks-quickstart-") as tmp:
+        path = Path(tmp) / "evaluation.json"
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        run.log_artifact(path)
+
+
+# -- the scenario -----------------------------------------------------------------------------
+
+
+def _check(n_rows: object, seed: object) -> None:
+    if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < MIN_ROWS:
+        raise InvalidInput(f"n_rows must be an integer of at least {MIN_ROWS}, got {n_rows!r}",
+                           field="n_rows")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidInput(f"seed must be a non-negative integer, got {seed!r}", field="seed")
+
+
+def _split(claims: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    train, holdout = train_test_split(claims, test_size=HOLDOUT_FRACTION, random_state=seed,
+                                      stratify=claims[LABEL_COLUMN])
+    return train.reset_index(drop=True), holdout.reset_index(drop=True)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description:<32}"), BarColumn(),
+                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console)
+
+
+def run_quickstart(
+    directory: Path,
+    *,
+    console: Console | None = None,
+    n_rows: int = 5000,
+    seed: int = 7,
+) -> QuickstartSummary:
+    """Create (or reopen) a workspace at ``directory`` and run the claims-triage demo.
+
+    Args:
+        directory: the workspace folder; created when missing, reused when it exists.
+        console: where progress and the summary go (a new stdout console by default).
+        n_rows: claims to generate (at least 200); a quarter is held out for evaluation.
+        seed: seed of the data, the split and the models: the same seed gives the same data
+            versions and the same metrics.
+
+    Returns:
+        The summary: workspace, experiment, the new run ids, the best of them and the
+        dataset versions used.
+
+    Raises:
+        InvalidInput: ``n_rows`` or ``seed`` is out of range.
+    """
+    _check(n_rows, seed)
+    console = console or Console()
+    started = time.perf_counter()
+    directory = Path(directory)
+    console.rule("[bold]modelworks quickstart: claims triage")
+    with Workspace(directory) as ws:
+        console.print(f"workspace  [cyan]{escape(str(ws.location.folder or directory))}[/] "
+                      f"(as {escape(ws.actor)})")
+        train, holdout = _split(generate_claims(n_rows, seed=seed), seed)
+        train_v = ws.log_dataset(train, name=TRAIN_DATASET, source="quickstart:generate_claims")
+        holdout_v = ws.log_dataset(holdout, name=HOLDOUT_DATASET,
+                                   source="quickstart:generate_claims")
+        for v in (train_v, holdout_v):
+            console.print(f"dataset    [cyan]{v.name}:{v.version}[/] {v.row_count:,} rows, "
+                          f"sha256 {v.content_hash[:12]}")
+        split = _Split(train[list(FEATURE_COLUMNS)], train[LABEL_COLUMN].to_numpy(),
+                       holdout[list(FEATURE_COLUMNS)], holdout[LABEL_COLUMN].to_numpy())
+
+        run_ids: list[str] = []
+        with _progress(console) as progress:
+            tasks = [progress.add_task(spec.run_name, total=spec.steps + 2, status="waiting",
+                                       start=False) for spec in _MODELS]
+            for spec, task in zip(_MODELS, tasks, strict=True):
+                def advance(status: str, task: Any = task) -> None:
+                    progress.update(task, advance=1, status=status)
+
+                progress.start_task(task)
+                progress.update(task, status="training")
+                with ws.start_run(EXPERIMENT, name=spec.run_name, tags=RUN_TAGS) as run:
+                    run.use_dataset(train_v, role="train")
+                    run.use_dataset(holdout_v, role="validation")
+                    run.log_params({"seed": seed, "train_rows": len(train)})
+                    fit_started = time.perf_counter()
+                    # One thread: on a few small models, OpenMP threads on a busy machine
+                    # spin-wait and cost ten times what they save.
+                    with threadpool_limits(limits=1):
+                        model = spec.train(run, split, seed, advance)
+                    run.log_metric("fit_seconds", time.perf_counter() - fit_started)
+                    metrics, matrix = _evaluate(model, split)
+                    run.log_metrics(metrics)
+                    advance(f"roc_auc {metrics['roc_auc']:.3f}")
+                    _log_evaluation(run, spec, matrix, metrics)
+                    advance(f"done, roc_auc {metrics['roc_auc']:.3f}")
+                run_ids.append(run.id)
+
+        quoted = ", ".join(f"'{rid}'" for rid in run_ids)
+        ranked = ws.search_runs(experiment=EXPERIMENT, filter=f"attributes.id IN ({quoted})",
+                                order_by=["metrics.roc_auc DESC"])
+        best = ranked[0]
+        console.print(_results_table(ranked))
+        console.print(_look_further(directory, best.id))
+        return QuickstartSummary(
+            workspace=ws.location.folder or directory,
+            experiment=EXPERIMENT,
+            run_ids=run_ids,
+            best_run_id=best.id,
+            best_model=best.params["model"],
+            best_roc_auc=best.metrics["roc_auc"],
+            dataset_versions=[f"{v.name}:{v.version}" for v in (train_v, holdout_v)],
+            seconds=time.perf_counter() - started,
+        )
+
+
+def _results_table(ranked: list[RunRecord]) -> Table:
+    # Full run ids (for copying into `runs show`) still fit 80 columns with collapsed padding.
+    table = Table(title=f"experiment {EXPERIMENT}: holdout results, best first",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    table.add_column("run id", style="cyan", no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    for name in ("roc_auc", "f1", "seconds"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for i, r in enumerate(ranked):
+        duration = r.duration_seconds
+        table.add_row(r.id, r.params.get("model", r.name).removesuffix("Classifier"),
+                      f"{r.metrics['roc_auc']:.3f}", f"{r.metrics['f1']:.3f}",
+                      "-" if duration is None else f"{duration:.1f}",
+                      style="bold green" if i == 0 else None)
+    return table
+
+
+def _look_further(directory: Path, best_id: str) -> Panel:
+    cmd = f"modelworks --workspace {shlex.quote(str(directory))}"
+    lines = [
+        (f"{cmd} runs list --experiment {EXPERIMENT}", "every run, newest first"),
+        (f"{cmd} runs show {best_id}", "params, metrics, datasets, environment"),
+        (f"{cmd} datasets show {TRAIN_DATASET}", "versions, schema and profile"),
+        (f"{cmd} audit log", "every change, who made it and when"),
+        (f"{cmd} audit verify", "check the audit hash chain"),
+    ]
+    body = Group(*(f"[bold]{escape(c)}[/]\n  [dim]{why}[/]" for c, why in lines))
+    return Panel(body, title="look further", expand=False)
