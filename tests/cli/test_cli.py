@@ -13,10 +13,11 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import modelworks as mw
 from modelworks.cli.main import app
@@ -57,11 +58,11 @@ def populated(tmp_path: Path) -> Iterator[Populated]:
     yield Populated(folder=folder, good_run=good, weak_run=weak, dataset_hash=dv.content_hash)
 
 
-def cli(folder: Path, *args: str) -> object:
+def cli(folder: Path, *args: str) -> Result:
     return runner.invoke(app, ["--workspace", str(folder), *args])
 
 
-def run_json(folder: Path, *args: str) -> object:
+def run_json(folder: Path, *args: str) -> Any:
     result = cli(folder, *args, "--json")
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
@@ -122,7 +123,8 @@ def test_runs_show_unknown_run(populated: Populated) -> None:
 
 def test_failed_run_shows_its_error(populated: Populated) -> None:
     with mw.Workspace(populated.folder, user="alice") as ws:
-        with pytest.raises(RuntimeError), ws.start_run("churn", name="boom") as run:
+        run = ws.start_run("churn", name="boom")
+        with pytest.raises(RuntimeError), run:
             raise RuntimeError("disk full")
     result = cli(populated.folder, "runs", "show", run.id)
     assert result.exit_code == 0, result.stderr

@@ -159,7 +159,9 @@ def _run_view(run: RunRecord) -> Group:
 @runs_app.command("show")
 def show_run(
     ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run's full id (from `runs list`).")],
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN_ID", help="The run's full id (from `runs list`).")
+    ],
     json_: JsonOption = False,
 ) -> None:
     """Everything recorded about one run."""

@@ -21,24 +21,21 @@ db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 def init(ctx: typer.Context, json_: JsonOption = False) -> None:
     """Create the workspace (or open an existing one) and show where it keeps its data."""
     with global_options(ctx).open_workspace() as ws:
-        info = {
-            "database": redact(ws.location.db_url),
-            "artifacts": ws.location.artifacts,
-            "user": ws.actor,
-            "admins": ws.admins,
-            "schema_revision": ws.db.current_revision(),
-        }
+        database, artifacts = redact(ws.location.db_url), ws.location.artifacts
+        admins, revision = ws.admins, ws.db.current_revision()
+        user = ws.actor
     if json_:
-        print_json(info)
+        print_json({"database": database, "artifacts": artifacts, "user": user,
+                    "admins": admins, "schema_revision": revision})
         return
     out = console()
     out.print("workspace ready", style="bold green")
     out.print(kv_grid([
-        ("database", info["database"]),
-        ("artifacts", info["artifacts"]),
-        ("admins", ", ".join(info["admins"])),
-        ("you are", info["user"]),
-        ("schema", info["schema_revision"]),
+        ("database", database),
+        ("artifacts", artifacts),
+        ("admins", ", ".join(admins)),
+        ("you are", user),
+        ("schema", revision),
     ]))
 
 
@@ -61,13 +58,12 @@ def upgrade(ctx: typer.Context, json_: JsonOption = False) -> None:
         after = db.current_revision()
     finally:
         db.dispose()
-    result = {"database": redact(location.db_url), "before": before, "after": after,
-              "head": head}
+    database = redact(location.db_url)
     if json_:
-        print_json(result)
+        print_json({"database": database, "before": before, "after": after, "head": head})
         return
     out = console()
-    where = Text(result["database"])
+    where = Text(database)
     if before == after:
         out.print(Text.assemble("database ", where, f" is already at head revision {head}"))
     else:
