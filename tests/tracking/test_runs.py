@@ -177,7 +177,7 @@ def test_run_uses_dataset_lineage(workspace: mw.Workspace) -> None:
     graph = workspace.lineage("run", run.id)
     assert [(e.parent.type, e.parent.id) for e in graph.edges] == [
         ("dataset_version", str(ds.id))]
-    assert workspace.get_run(run.id).datasets[0]["role"] == "train"
+    assert workspace.get_run(run.id).datasets[0].role == "train"
     with workspace.start_run(experiment="e") as run2, pytest.raises(mw.InvalidInput):
         run2.use_dataset(ds, role=" ")
 
@@ -186,3 +186,18 @@ def test_experiments_listing(workspace: mw.Workspace) -> None:
     _seed(workspace)
     exps = {e.name: e.run_count for e in workspace.list_experiments()}
     assert exps == {"claims": 5, "other": 1}
+
+
+def test_read_and_download_artifacts(workspace: mw.Workspace, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.txt").write_text("alpha")
+    (tmp_path / "out" / "b.txt").write_text("beta")
+    with workspace.start_run(experiment="e") as run:
+        run.log_artifact(tmp_path / "out", artifact_path="reports")
+    assert workspace.read_artifact(run.id, "reports/a.txt") == b"alpha"
+    with pytest.raises(mw.NotFound, match="no artifact"):
+        workspace.read_artifact(run.id, "reports/zzz.txt")
+    with pytest.raises(mw.InvalidInput):
+        workspace.read_artifact(run.id, "../etc/passwd")
+    files = workspace.download_artifacts(run.id, tmp_path / "dl", path="reports")
+    assert sorted(f.read_text() for f in files) == ["alpha", "beta"]

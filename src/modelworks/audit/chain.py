@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from ..store.tables import audit_events, audit_head, utcnow
 from .events import GENESIS_HASH, AuditEvent
@@ -27,6 +27,13 @@ if TYPE_CHECKING:
 __all__ = ["ChainReport", "append", "count_events", "event_hash", "list_events", "verify"]
 
 _HEAD_ID = 1
+_INSERT_EVENT = insert(audit_events)
+_UPDATE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == _HEAD_ID)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_SELECT_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == _HEAD_ID)
 
 
 def _jsonable(value: Any) -> Any:
@@ -83,7 +90,7 @@ def append(
 ) -> AuditEvent:
     """Append one event in the caller's write transaction."""
     db.lock_for_update(conn, audit_head, _HEAD_ID)
-    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+    head = conn.execute(_SELECT_HEAD).first()
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
     body = _jsonable(dict(payload or {}))
     ts = utcnow()
@@ -99,12 +106,13 @@ def append(
         "prev_hash": prev,
     }
     digest = event_hash(**fields)
-    conn.execute(insert(audit_events).values(**fields, hash=digest))
+    # Statements built once with bound parameters: SQLAlchemy then reuses their compiled
+    # form, which matters because every state change passes through here.
+    conn.execute(_INSERT_EVENT, {**fields, "hash": digest})
     if head:
-        conn.execute(update(audit_head).where(audit_head.c.id == _HEAD_ID)
-                     .values(seq=seq, hash=digest))
+        conn.execute(_UPDATE_HEAD, {"new_seq": seq, "new_hash": digest})
     else:
-        conn.execute(insert(audit_head).values(id=_HEAD_ID, seq=seq, hash=digest))
+        conn.execute(insert(audit_head), {"id": _HEAD_ID, "seq": seq, "hash": digest})
     return AuditEvent(**fields, hash=digest)
 
 

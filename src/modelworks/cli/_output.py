@@ -132,12 +132,12 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def fmt_number(value: float | int | None) -> str:
+def fmt_number(value: float | int | None, *, digits: int = 6) -> str:
     if value is None:
         return ""
     if isinstance(value, int):
         return str(value)
-    return f"{value:.6g}"
+    return f"{value:.{digits}g}"
 
 
 def fmt_bytes(size: int) -> str:

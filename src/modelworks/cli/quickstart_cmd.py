@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from ._output import console
+from rich.console import Console
 
 __all__ = ["register"]
 
@@ -26,7 +25,8 @@ def quickstart(
     # Imported on use: the demo pulls in its data generator and training code.
     from ..quickstart import run_quickstart
 
-    run_quickstart(directory, console=console())
+    # Rich's own width (not the wide piped tables of _output): the demo is read by people.
+    run_quickstart(directory, console=Console())
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from ._output import (
     console,
     fmt_bytes,
     fmt_duration,
+    fmt_number,
     fmt_time,
     kv_grid,
     print_json,
@@ -49,8 +50,11 @@ def list_experiments(ctx: typer.Context, json_: JsonOption = False) -> None:
     console().print(t)
 
 
-def _metric_columns(found: Sequence[RunRecord], order_by: Sequence[str]) -> list[str]:
-    """Metrics sorted on first, then the keys most runs have (a few, to fit a terminal)."""
+def _metric_columns(found: Sequence[RunRecord], order_by: Sequence[str],
+                    chosen: Sequence[str]) -> list[str]:
+    """The chosen metrics; else those sorted on, then the keys most runs have (a few)."""
+    if chosen:
+        return list(dict.fromkeys(chosen))
     keys: list[str] = []
     for term in order_by:
         head = term.strip().split()[0] if term.strip() else ""
@@ -82,6 +86,11 @@ def list_runs(
                      help="Sort key, e.g. 'metrics.auc DESC' (repeatable)."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many runs.")] = 100,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", "-m",
+                     help="Metric to show as a column (repeatable; default: a few).")
+    ] = None,
     json_: JsonOption = False,
 ) -> None:
     """Runs matching a filter, newest first unless --order-by says otherwise."""
@@ -91,7 +100,7 @@ def list_runs(
     if json_:
         print_json(found)
         return
-    metric_keys = _metric_columns(found, order_by or [])
+    metric_keys = _metric_columns(found, order_by or [], metric or [])
     t = table("id", "name", "experiment", "status", "start", "duration", *metric_keys,
               title=f"runs ({len(found)})",
               options={"id": {"no_wrap": True, "min_width": 32},
@@ -100,7 +109,7 @@ def list_runs(
     for run in found:
         t.add_row(cell(run.id), cell(run.name), cell(run.experiment), status_text(run.status),
                   cell(run.start_time), cell(fmt_duration(run.duration_seconds)),
-                  *(cell(run.metrics.get(key)) for key in metric_keys))
+                  *(cell(fmt_number(run.metrics.get(key), digits=4)) for key in metric_keys))
     console().print(t)
 
 

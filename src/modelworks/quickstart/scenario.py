@@ -275,7 +275,9 @@ def run_quickstart(
                        holdout[list(FEATURE_COLUMNS)], holdout[LABEL_COLUMN].to_numpy())
 
         run_ids: list[str] = []
-        with _progress(console) as progress:
+        # One thread for BLAS and OpenMP: on models this small, threads on a busy machine
+        # (CI, two cores) spin-wait and cost up to ten times what they save.
+        with threadpool_limits(limits=1), _progress(console) as progress:
             tasks = [progress.add_task(spec.run_name, total=spec.steps + 2, status="waiting",
                                        start=False) for spec in _MODELS]
             for spec, task in zip(_MODELS, tasks, strict=True):
@@ -289,10 +291,7 @@ def run_quickstart(
                     run.use_dataset(holdout_v, role="validation")
                     run.log_params({"seed": seed, "train_rows": len(train)})
                     fit_started = time.perf_counter()
-                    # One thread: on a few small models, OpenMP threads on a busy machine
-                    # spin-wait and cost ten times what they save.
-                    with threadpool_limits(limits=1):
-                        model = spec.train(run, split, seed, advance)
+                    model = spec.train(run, split, seed, advance)
                     run.log_metric("fit_seconds", time.perf_counter() - fit_started)
                     metrics, matrix = _evaluate(model, split)
                     run.log_metrics(metrics)

@@ -62,6 +62,7 @@ class Database:
         # The same pool, with a flag the SQLite begin hook reads to take the write lock up
         # front (BEGIN IMMEDIATE) instead of failing on a read-to-write upgrade.
         self._write_engine = self.engine.execution_options(mw_write=True)
+        self._upserts: dict[tuple[Any, ...], Any] = {}
 
     # -- transactions -------------------------------------------------------------------
 
@@ -105,19 +106,23 @@ class Database:
         """Insert rows; on a key clash update ``update`` columns (only if ``where_newer`` grew)."""
         if not rows:
             return
-        if self.dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        stmt = insert(table)
-        where = None
-        if where_newer is not None:
-            where = stmt.excluded[where_newer] >= table.c[where_newer]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={col: stmt.excluded[col] for col in update},
-            where=where,
-        )
+        cache_key = (table.name, tuple(keys), tuple(update), where_newer)
+        stmt = self._upserts.get(cache_key)
+        if stmt is None:  # building the construct costs more than running it: keep it
+            if self.dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert
+            ins = insert(table)
+            where = None
+            if where_newer is not None:
+                where = ins.excluded[where_newer] >= table.c[where_newer]
+            stmt = ins.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={col: ins.excluded[col] for col in update},
+                where=where,
+            )
+            self._upserts[cache_key] = stmt
         conn.execute(stmt, list(rows))
 
     def lock_for_update(self, conn: Connection, table: Table, key: Any) -> None:

@@ -120,8 +120,11 @@ class ActiveRun:
     def end(self, status: str = "FINISHED", error: BaseException | str | None = None) -> None:
         if self._ended:
             return
-        self._writer.flush()
-        _runs.end_run(self._ctx, self.id, status=status, error=error)  # type: ignore[arg-type]
+        # The run's last points and its end commit together: one transaction, not two.
+        self._writer.flush_then(
+            lambda conn: _runs.end_run(self._ctx, self.id, status=status,  # type: ignore[arg-type]
+                                       error=error, conn=conn)
+        )
         self._ended = True
 
     def record(self) -> RunRecord:

@@ -8,6 +8,7 @@ import os
 import platform
 import socket
 import subprocess
+import time
 from importlib import metadata as importlib_metadata
 
 from pydantic import BaseModel, ConfigDict
@@ -72,8 +73,26 @@ def capture_git(cwd: str | None = None) -> tuple[str | None, bool | None, str | 
     return commit, dirty, diff_hash
 
 
+# Git state per working directory, reused for a short while: asking git costs ~5 ms, more
+# than the rest of starting a run, and a process starting many runs (a search, a pipeline)
+# runs code it loaded at its start anyway.
+GIT_CACHE_SECONDS = 30.0
+_git_cache: dict[str, tuple[float, tuple[str | None, bool | None, str | None]]] = {}
+
+
+def _cached_git(cwd: str | None) -> tuple[str | None, bool | None, str | None]:
+    where = os.path.realpath(cwd or os.getcwd())
+    now = time.monotonic()
+    hit = _git_cache.get(where)
+    if hit is not None and now - hit[0] < GIT_CACHE_SECONDS:
+        return hit[1]
+    value = capture_git(where)
+    _git_cache[where] = (now, value)
+    return value
+
+
 def capture_environment(cwd: str | None = None) -> RunEnvironment:
-    commit, dirty, diff_hash = capture_git(cwd)
+    commit, dirty, diff_hash = _cached_git(cwd)
     return RunEnvironment(
         git_commit=commit,
         git_dirty=dirty,

@@ -16,11 +16,11 @@ import threading
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from numbers import Real
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from ..errors import InvalidInput
 from ..records import MetricPoint
@@ -35,6 +35,12 @@ __all__ = ["MetricWriter", "check_key", "check_value", "metric_history", "write_
 Point = tuple[str, str, float | None, int, float]
 
 _MAX_KEY = 256
+_INSERT_POINTS = insert(metrics)
+_ADD_COUNT = (
+    update(runs)
+    .where(runs.c.id == bindparam("rid"))
+    .values(metric_count=runs.c.metric_count + bindparam("n"))
+)
 
 
 def check_key(key: object, *, field: str = "key") -> str:
@@ -69,7 +75,7 @@ def write_points(db: Database, conn: Connection, points: Sequence[Point]) -> Non
     if not points:
         return
     conn.execute(
-        insert(metrics),
+        _INSERT_POINTS,
         [{"run_id": r, "key": k, "value": v, "step": s, "ts": t} for r, k, v, s, t in points],
     )
     latest: dict[tuple[str, str], Point] = {}
@@ -89,11 +95,7 @@ def write_points(db: Database, conn: Connection, points: Sequence[Point]) -> Non
         update=("value", "step", "ts"),
         where_newer="step",
     )
-    for run_id, n in counts.items():
-        conn.execute(
-            update(runs).where(runs.c.id == run_id)
-            .values(metric_count=runs.c.metric_count + n)
-        )
+    conn.execute(_ADD_COUNT, [{"rid": r, "n": n} for r, n in counts.items()])
 
 
 def metric_history(
@@ -199,19 +201,26 @@ class MetricWriter:
                 self._error = exc
                 time.sleep(self._interval)
 
-    def _drain(self) -> None:
+    def _drain(self, then: Callable[[Connection], None] | None = None) -> None:
         with self._write_lock:
             with self._lock:
                 batch, self._buffer = self._buffer, []
-            if not batch:
+            if not batch and then is None:
                 return
             try:
                 with self._db.write() as conn:
                     write_points(self._db, conn, batch)
+                    if then is not None:
+                        then(conn)
             except BaseException:
                 with self._lock:  # nothing is lost: put the batch back for the next try
                     self._buffer[:0] = batch
                 raise
+
+    def flush_then(self, then: Callable[[Connection], None]) -> None:
+        """Write what is buffered and run ``then`` in the same transaction (one commit)."""
+        self._raise_pending()
+        self._drain(then)
 
     def _raise_pending(self) -> None:
         if self._error is not None:

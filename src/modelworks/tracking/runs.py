@@ -19,7 +19,7 @@ from .. import audit
 from ..context import Context
 from ..errors import Conflict, InvalidInput, NotFound
 from ..lineage import Node, add_edge, edges_of
-from ..records import ArtifactEntry, DatasetVersion, RunRecord, RunStatus
+from ..records import ArtifactEntry, DatasetUse, DatasetVersion, RunRecord, RunStatus
 from ..store.artifacts import safe_relpath
 from ..store.tables import (
     dataset_versions,
@@ -161,24 +161,38 @@ def set_tags(ctx: Context, run_id: str, values: Mapping[str, Any]) -> None:
 
 
 def end_run(
-    ctx: Context, run_id: str, *, status: RunStatus, error: BaseException | str | None = None
+    ctx: Context,
+    run_id: str,
+    *,
+    status: RunStatus,
+    error: BaseException | str | None = None,
+    conn: Connection | None = None,
 ) -> None:
+    """End a RUNNING run; with ``conn``, inside the caller's transaction."""
     if status not in ("FINISHED", "FAILED"):
         raise InvalidInput("status must be FINISHED or FAILED", field="status")
+    if conn is None:
+        with ctx.db.write() as own:
+            _end(ctx, own, run_id, status, error)
+    else:
+        _end(ctx, conn, run_id, status, error)
+
+
+def _end(ctx: Context, conn: Connection, run_id: str, status: RunStatus,
+         error: BaseException | str | None) -> None:
     if isinstance(error, BaseException):
         text = "".join(traceback.format_exception(error))[-_ERROR_CHARS:]
     else:
         text = error
-    with ctx.db.write() as conn:
-        _require_running(conn, run_id)
-        count = conn.execute(select(runs.c.metric_count).where(runs.c.id == run_id)).scalar_one()
-        conn.execute(update(runs).where(runs.c.id == run_id)
-                     .values(status=status, end_time=utcnow(), error=text))
-        payload: dict[str, Any] = {"status": status, "metric_points": int(count)}
-        if text:
-            payload["error"] = text.strip().splitlines()[-1][:500]
-        audit.append(ctx.db, conn, actor=ctx.actor, action="run.ended", entity_type="run",
-                     entity_id=run_id, payload=payload)
+    _require_running(conn, run_id)
+    count = conn.execute(select(runs.c.metric_count).where(runs.c.id == run_id)).scalar_one()
+    conn.execute(update(runs).where(runs.c.id == run_id)
+                 .values(status=status, end_time=utcnow(), error=text))
+    payload: dict[str, Any] = {"status": status, "metric_points": int(count)}
+    if text:
+        payload["error"] = text.strip().splitlines()[-1][:500]
+    audit.append(ctx.db, conn, actor=ctx.actor, action="run.ended", entity_type="run",
+                 entity_id=run_id, payload=payload)
 
 
 def log_artifact(
@@ -278,7 +292,7 @@ def get_runs(
     return out
 
 
-def _datasets_used(conn: Connection, run_id: str) -> list[dict[str, Any]]:
+def _datasets_used(conn: Connection, run_id: str) -> list[DatasetUse]:
     found = []
     for edge in edges_of(conn, [Node(type="run", id=run_id)]):
         if edge.parent.type != "dataset_version":
@@ -289,9 +303,9 @@ def _datasets_used(conn: Connection, run_id: str) -> list[dict[str, Any]]:
             .where(dataset_versions.c.id == int(edge.parent.id))
         ).first()
         if row is not None:
-            found.append({"dataset": row.name, "version": row.version,
-                          "content_hash": row.content_hash,
-                          "role": edge.payload.get("role", edge.relation)})
+            found.append(DatasetUse(dataset=row.name, version=row.version,
+                                    content_hash=row.content_hash,
+                                    role=edge.payload.get("role", edge.relation)))
     return found
 
 
