@@ -8,19 +8,17 @@ stores once and hands them, with the acting identity, to the service functions.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from . import audit
 from .config import Settings, WorkspaceLocation, resolve_location
 from .context import Context
-from .data import datasets as _datasets
 from .errors import InvalidInput, NotFound
 from .lineage import LineageGraph, Node, walk
 from .records import DatasetRecord, DatasetVersion, Experiment, MetricPoint, RunRecord
@@ -32,6 +30,9 @@ from .tracking import runs as _runs
 from .tracking.active_run import ActiveRun
 from .tracking.metrics import MetricWriter, metric_history
 from .tracking.search import search_runs
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Workspace"]
 
@@ -193,24 +194,34 @@ class Workspace:
     def log_dataset(self, data: pd.DataFrame | str | os.PathLike[str], *, name: str,
                     source: str | None = None) -> DatasetVersion:
         """Snapshot a DataFrame or CSV/Parquet file as a content-addressed dataset version."""
+        from .data import datasets as _datasets  # pandas/pyarrow load only when needed
+
         return _datasets.log_dataset(self.ctx, data, name=name, source=source)
 
     def get_dataset(self, name: str, version: int | None = None) -> DatasetVersion:
         """A dataset version (the latest when ``version`` is None)."""
         with self.db.read() as conn:
-            return _datasets.get_dataset_version(conn, name, version)
+            from .data import datasets as _datasets  # pandas/pyarrow load only when needed
+
+        return _datasets.get_dataset_version(conn, name, version)
 
     def list_datasets(self) -> list[DatasetRecord]:
         with self.db.read() as conn:
-            return _datasets.list_datasets(conn)
+            from .data import datasets as _datasets  # pandas/pyarrow load only when needed
+
+        return _datasets.list_datasets(conn)
 
     def dataset_versions(self, name: str) -> list[DatasetVersion]:
         with self.db.read() as conn:
-            return _datasets.list_dataset_versions(conn, name)
+            from .data import datasets as _datasets  # pandas/pyarrow load only when needed
+
+        return _datasets.list_dataset_versions(conn, name)
 
     def load_dataset(self, name: str | DatasetVersion, version: int | None = None
                      ) -> pd.DataFrame:
         dv = name if isinstance(name, DatasetVersion) else self.get_dataset(name, version)
+        from .data import datasets as _datasets  # pandas/pyarrow load only when needed
+
         return _datasets.load_dataset(self.ctx, dv)
 
     # -- audit and lineage --------------------------------------------------------------
