@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -128,6 +129,15 @@ def fresh_workspace(name: str) -> Iterator[Any]:
                 close()
 
 
+def journal_mode(ws: Any) -> str | None:
+    """The SQLite journal mode of the workspace's database file (None if not SQLite)."""
+    path = getattr(getattr(ws, "db", None), "sqlite_path", None)
+    if path is None:
+        return None
+    with sqlite3.connect(path) as conn:
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+
 def check_logged(ws: Any, experiment: str, runs: int, steps: int) -> None:
     """Untimed: every run and every point is in the store."""
     found = ws.search_runs(experiment=experiment, limit=runs + 1)
@@ -151,9 +161,11 @@ def mw_per_call(runs: int, steps: int, n_params: int) -> dict[str, Any]:
                         run.log_metric("loss", 1.0 / (step + 1), step=step)
             ws.flush()  # the clock stops when every point is written, not when it is queued
         check_logged(ws, "per_call", runs, steps)
+        mode = journal_mode(ws)
     points = runs * steps
     return {
         "api": "run.log_param + run.log_metric (queued; timed until runs ended and flushed)",
+        "sqlite_journal_mode": mode,
         "runs": runs,
         "points": points,
         "seconds": round(t.seconds, 4),

@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import random
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -52,10 +53,15 @@ class Store:
     def __init__(self, root: Path, name: str) -> None:
         self.dir = root / name
         self.dir.mkdir()
-        self.uri = f"sqlite:///{self.dir / 'mlflow.db'}"
+        self.db_path = self.dir / "mlflow.db"
+        self.uri = f"sqlite:///{self.db_path}"
         self.artifacts = (self.dir / "artifacts").as_uri()
         mlflow.set_tracking_uri(self.uri)
         self.client = MlflowClient(tracking_uri=self.uri)
+
+    def journal_mode(self) -> str:
+        with sqlite3.connect(self.db_path) as conn:
+            return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
 
     def experiment(self, name: str) -> str:
         return self.client.create_experiment(name, artifact_location=f"{self.artifacts}/{name}")
@@ -79,6 +85,7 @@ def per_call(store: Store, runs: int, steps: int, n_params: int) -> dict:
     points = runs * steps
     return {
         "api": "mlflow.log_param + mlflow.log_metric (fluent, synchronous)",
+        "sqlite_journal_mode": store.journal_mode(),
         "runs": runs,
         "points": points,
         "seconds": round(seconds, 4),

@@ -72,8 +72,13 @@ def resolve_location(
     *,
     artifacts: str | os.PathLike[str] | None,
     settings: Settings,
+    require_artifacts: bool = True,
 ) -> WorkspaceLocation:
-    """Turn a folder or a database URL (and an optional artifact root) into a location."""
+    """Turn a folder or a database URL (and an optional artifact root) into a location.
+
+    ``require_artifacts=False`` is for database-only work (``db upgrade``): a team store
+    without an artifact root then gets an empty ``artifacts``.
+    """
     from .errors import InvalidInput
 
     raw = os.fspath(location) if location is not None else settings.workspace
@@ -87,11 +92,13 @@ def resolve_location(
             if url.startswith("sqlite"):
                 db_path = Path(url.split("///", 1)[-1]).resolve()
                 art = str(db_path.parent / "artifacts")
+            elif not require_artifacts:
+                return WorkspaceLocation(url, "", None)
             else:
                 raise InvalidInput(
                     "a database workspace needs an artifact root: pass artifacts= "
-                    "(a folder or an fsspec URL such as s3://bucket/prefix) or set "
-                    "MODELWORKS_ARTIFACTS",
+                    "(CLI: --artifacts; a folder or an fsspec URL such as s3://bucket/prefix) "
+                    "or set MODELWORKS_ARTIFACTS",
                     field="artifacts",
                 )
         return WorkspaceLocation(url, _normalise_artifacts(art), None)

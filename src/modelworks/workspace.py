@@ -39,6 +39,13 @@ __all__ = ["Workspace"]
 DEFAULT_EXPERIMENT = "Default"
 
 
+def _data() -> Any:
+    """The datasets service, imported on first use: pandas and pyarrow cost ~0.5 s to load."""
+    from .data import datasets
+
+    return datasets
+
+
 class Workspace:
     """A metadata database plus an artifact store, acting as one identity."""
 
@@ -194,35 +201,25 @@ class Workspace:
     def log_dataset(self, data: pd.DataFrame | str | os.PathLike[str], *, name: str,
                     source: str | None = None) -> DatasetVersion:
         """Snapshot a DataFrame or CSV/Parquet file as a content-addressed dataset version."""
-        from .data import datasets as _datasets  # pandas/pyarrow load only when needed
-
-        return _datasets.log_dataset(self.ctx, data, name=name, source=source)
+        return _data().log_dataset(self.ctx, data, name=name, source=source)
 
     def get_dataset(self, name: str, version: int | None = None) -> DatasetVersion:
         """A dataset version (the latest when ``version`` is None)."""
         with self.db.read() as conn:
-            from .data import datasets as _datasets  # pandas/pyarrow load only when needed
-
-        return _datasets.get_dataset_version(conn, name, version)
+            return _data().get_dataset_version(conn, name, version)
 
     def list_datasets(self) -> list[DatasetRecord]:
         with self.db.read() as conn:
-            from .data import datasets as _datasets  # pandas/pyarrow load only when needed
-
-        return _datasets.list_datasets(conn)
+            return _data().list_datasets(conn)
 
     def dataset_versions(self, name: str) -> list[DatasetVersion]:
         with self.db.read() as conn:
-            from .data import datasets as _datasets  # pandas/pyarrow load only when needed
-
-        return _datasets.list_dataset_versions(conn, name)
+            return _data().list_dataset_versions(conn, name)
 
     def load_dataset(self, name: str | DatasetVersion, version: int | None = None
                      ) -> pd.DataFrame:
         dv = name if isinstance(name, DatasetVersion) else self.get_dataset(name, version)
-        from .data import datasets as _datasets  # pandas/pyarrow load only when needed
-
-        return _datasets.load_dataset(self.ctx, dv)
+        return _data().load_dataset(self.ctx, dv)
 
     # -- audit and lineage --------------------------------------------------------------
 

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Group
 
-from ..data.datasets import parse_dataset_ref
 from ..records import DatasetVersion
 from . import global_options
 from ._output import JsonOption, cell, console, fmt_number, fmt_time, kv_grid, print_json, table
@@ -91,6 +90,8 @@ def show_dataset(
     json_: JsonOption = False,
 ) -> None:
     """One dataset version: schema, rows, content hash and column profile."""
+    from ..data.datasets import parse_dataset_ref  # pandas loads only for dataset commands
+
     name, version = parse_dataset_ref(ref)
     with global_options(ctx).open_workspace() as ws:
         dv = ws.get_dataset(name, version)

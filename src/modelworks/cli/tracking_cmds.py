@@ -159,8 +159,8 @@ def _run_view(run: RunRecord) -> Group:
     if run.datasets:
         t = table("dataset", "version", "role", "content hash", title="datasets used")
         for used in run.datasets:
-            t.add_row(cell(used.get("dataset")), cell(used.get("version")),
-                      cell(used.get("role")), cell(str(used.get("content_hash", ""))[:12]))
+            t.add_row(cell(used.dataset), cell(used.version), cell(used.role),
+                      cell(used.content_hash[:12]))
         parts.append(t)
     return Group(*parts)  # type: ignore[arg-type]
 

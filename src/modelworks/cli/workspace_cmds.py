@@ -12,9 +12,6 @@ from ._output import JsonOption, console, kv_grid, print_json
 
 __all__ = ["register"]
 
-# `db upgrade` touches the database only; a team store needs no artifact root for it.
-_NO_ARTIFACTS = "unused://db-upgrade"
-
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 
 
@@ -48,8 +45,9 @@ def upgrade(ctx: typer.Context, json_: JsonOption = False) -> None:
     opts = global_options(ctx)
     settings = Settings()
     artifacts = opts.artifacts if opts.artifacts is not None else settings.artifacts
-    location = resolve_location(opts.workspace, artifacts=artifacts or _NO_ARTIFACTS,
-                                settings=settings)
+    # `db upgrade` touches the database only: a team store needs no artifact root for it.
+    location = resolve_location(opts.workspace, artifacts=artifacts, settings=settings,
+                                require_artifacts=False)
     db = Database(location.db_url)
     try:
         before = db.current_revision()

@@ -109,11 +109,10 @@ class Database:
         cache_key = (table.name, tuple(keys), tuple(update), where_newer)
         stmt = self._upserts.get(cache_key)
         if stmt is None:  # building the construct costs more than running it: keep it
-            if self.dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert
-            ins = insert(table)
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            dml: Any = sqlite if self.dialect == "sqlite" else postgresql
+            ins = dml.insert(table)
             where = None
             if where_newer is not None:
                 where = ins.excluded[where_newer] >= table.c[where_newer]

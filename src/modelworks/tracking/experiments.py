@@ -58,7 +58,7 @@ def get_experiment(conn: Connection, name: str) -> Experiment:
 
 
 def list_experiments(conn: Connection) -> list[Experiment]:
-    counts = dict(
+    counts: dict[int, int] = dict(
         conn.execute(select(runs.c.experiment_id, func.count()).group_by(runs.c.experiment_id))
         .all()
     )

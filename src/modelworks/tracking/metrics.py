@@ -65,9 +65,11 @@ def check_value(key: str, value: object) -> float | None:
 
 
 def check_step(step: object) -> int:
-    if isinstance(step, bool) or not isinstance(step, int | Real) or float(step) != int(step):
-        raise InvalidInput(f"metric step must be an integer, got {step!r}", field="step")
-    return int(step)
+    if isinstance(step, int) and not isinstance(step, bool):
+        return step
+    if isinstance(step, Real) and not isinstance(step, bool) and float(step).is_integer():
+        return int(float(step))  # numpy integers and integral floats
+    raise InvalidInput(f"metric step must be an integer, got {step!r}", field="step")
 
 
 def write_points(db: Database, conn: Connection, points: Sequence[Point]) -> None:

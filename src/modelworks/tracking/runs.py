@@ -180,6 +180,7 @@ def end_run(
 
 def _end(ctx: Context, conn: Connection, run_id: str, status: RunStatus,
          error: BaseException | str | None) -> None:
+    text: str | None
     if isinstance(error, BaseException):
         text = "".join(traceback.format_exception(error))[-_ERROR_CHARS:]
     else:

@@ -103,11 +103,11 @@ def build_query(
     # (key, value) index; the rest become EXISTS.
     for i, cmp in enumerate(filters):
         if cmp.entity == "metrics" and cmp.op in ("=", "<", "<=", ">", ">=", "IN"):
-            alias = latest_metrics.alias(f"fm{i}")
+            fm = latest_metrics.alias(f"fm{i}")
             stmt = stmt.join(
-                alias,
-                and_(alias.c.run_id == runs.c.id, alias.c.key == cmp.key,
-                     _compare(alias.c.value, cmp.op, cmp.value)),
+                fm,
+                and_(fm.c.run_id == runs.c.id, fm.c.key == cmp.key,
+                     _compare(fm.c.value, cmp.op, cmp.value)),
             )
         else:
             conds.append(_condition(cmp))
