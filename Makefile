@@ -26,6 +26,7 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy src
 
 # Peers run in their own venv and process: MLflow, Evidently 0.7 (needs pandas<3), FLAML,
 # statsmodels, and the same scikit-learn as the main venv so models cross as files.

@@ -12,7 +12,7 @@ from ..context import Context
 from ..errors import Conflict
 from ..records import ArtifactEntry, DatasetVersion, RunRecord
 from . import runs as _runs
-from .metrics import MetricWriter, Point, check_key, check_step, check_value
+from .metrics import MetricWriter, Point, check_key, check_step, check_value, write_points
 
 __all__ = ["ActiveRun"]
 
@@ -83,19 +83,18 @@ class ActiveRun:
         ``metrics`` holds ``(key, value, step)`` or ``(key, value, step, timestamp)`` tuples.
         """
         self._live()
-        if params:
-            _runs.log_params(self._ctx, self.id, params)
-        if tags:
-            _runs.set_tags(self._ctx, self.id, tags)
         now = time.time()
         points = [
             self._point(m[0], m[1], check_step(m[2]), float(m[3]) if len(m) > 3 else now)
             for m in metrics
         ]
-        if points:
-            from .metrics import write_points
-
-            with self._ctx.db.write() as conn:
+        with self._ctx.db.write() as conn:  # all of it, or none of it
+            if params:
+                _runs.log_params(self._ctx, self.id, params, conn=conn)
+            if tags:
+                _runs.set_tags(self._ctx, self.id, tags, conn=conn)
+            if points:
+                _runs.require_running(conn, self.id)
                 write_points(self._ctx.db, conn, points)
 
     def flush(self) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "get_runs",
     "log_artifact",
     "log_params",
+    "require_running",
     "set_tags",
     "use_dataset",
 ]
@@ -71,7 +72,7 @@ def _kv(items: Mapping[str, Any] | None, *, kind: str) -> dict[str, str]:
     return out
 
 
-def _require_running(conn: Connection, run_id: str) -> Any:
+def require_running(conn: Connection, run_id: str) -> Any:
     row = conn.execute(select(runs.c.id, runs.c.status).where(runs.c.id == run_id)).first()
     if row is None:
         raise NotFound(f"no run with id {run_id!r}")
@@ -120,44 +121,62 @@ def create_run(
     return run_id
 
 
-def log_params(ctx: Context, run_id: str, values: Mapping[str, Any]) -> None:
+def log_params(
+    ctx: Context, run_id: str, values: Mapping[str, Any], *, conn: Connection | None = None
+) -> None:
     """Params are immutable: the same value again is a no-op, another value a Conflict."""
     new = _kv(values, kind="params")
     if not new:
         return
-    with ctx.db.write() as conn:
-        _require_running(conn, run_id)
-        existing = dict(conn.execute(
-            select(params.c.key, params.c.value)
-            .where(params.c.run_id == run_id, params.c.key.in_(list(new)))
-        ).all())
-        for key, value in new.items():
-            if key in existing and existing[key] != value:
-                raise Conflict(
-                    f"param {key!r} of run {run_id} is already {existing[key]!r}; params are "
-                    f"immutable, so {value!r} is refused (use a tag or a metric for values "
-                    "that change)"
-                )
-        fresh = {k: v for k, v in new.items() if k not in existing}
-        if not fresh:
-            return
-        conn.execute(insert(params), [{"run_id": run_id, "key": k, "value": v}
-                                      for k, v in fresh.items()])
-        audit.append(ctx.db, conn, actor=ctx.actor, action="run.params_logged",
-                     entity_type="run", entity_id=run_id, payload={"params": fresh})
+    if conn is None:
+        with ctx.db.write() as own:
+            _log_params(ctx, own, run_id, new)
+    else:
+        _log_params(ctx, conn, run_id, new)
 
 
-def set_tags(ctx: Context, run_id: str, values: Mapping[str, Any]) -> None:
+def _log_params(ctx: Context, conn: Connection, run_id: str, new: dict[str, str]) -> None:
+    require_running(conn, run_id)
+    existing = dict(conn.execute(
+        select(params.c.key, params.c.value)
+        .where(params.c.run_id == run_id, params.c.key.in_(list(new)))
+    ).all())
+    for key, value in new.items():
+        if key in existing and existing[key] != value:
+            raise Conflict(
+                f"param {key!r} of run {run_id} is already {existing[key]!r}; params are "
+                f"immutable, so {value!r} is refused (use a tag or a metric for values "
+                "that change)"
+            )
+    fresh = {k: v for k, v in new.items() if k not in existing}
+    if not fresh:
+        return
+    conn.execute(insert(params), [{"run_id": run_id, "key": k, "value": v}
+                                  for k, v in fresh.items()])
+    audit.append(ctx.db, conn, actor=ctx.actor, action="run.params_logged",
+                 entity_type="run", entity_id=run_id, payload={"params": fresh})
+
+
+def set_tags(
+    ctx: Context, run_id: str, values: Mapping[str, Any], *, conn: Connection | None = None
+) -> None:
     new = _kv(values, kind="tags")
     if not new:
         return
-    with ctx.db.write() as conn:
-        _require_running(conn, run_id)
-        ctx.db.upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v}
-                                   for k, v in new.items()],
-                      keys=("run_id", "key"), update=("value",))
-        audit.append(ctx.db, conn, actor=ctx.actor, action="run.tags_set", entity_type="run",
-                     entity_id=run_id, payload={"tags": new})
+    if conn is None:
+        with ctx.db.write() as own:
+            _set_tags(ctx, own, run_id, new)
+    else:
+        _set_tags(ctx, conn, run_id, new)
+
+
+def _set_tags(ctx: Context, conn: Connection, run_id: str, new: dict[str, str]) -> None:
+    require_running(conn, run_id)
+    ctx.db.upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v}
+                               for k, v in new.items()],
+                  keys=("run_id", "key"), update=("value",))
+    audit.append(ctx.db, conn, actor=ctx.actor, action="run.tags_set", entity_type="run",
+                 entity_id=run_id, payload={"tags": new})
 
 
 def end_run(
@@ -185,7 +204,7 @@ def _end(ctx: Context, conn: Connection, run_id: str, status: RunStatus,
         text = "".join(traceback.format_exception(error))[-_ERROR_CHARS:]
     else:
         text = error
-    _require_running(conn, run_id)
+    require_running(conn, run_id)
     count = conn.execute(select(runs.c.metric_count).where(runs.c.id == run_id)).scalar_one()
     conn.execute(update(runs).where(runs.c.id == run_id)
                  .values(status=status, end_time=utcnow(), error=text))
@@ -219,7 +238,7 @@ def log_artifact(
     if not entries:
         raise InvalidInput(f"folder {str(src)!r} holds no files", field="local_path")
     with ctx.db.write() as conn:
-        _require_running(conn, run_id)
+        require_running(conn, run_id)
         ctx.db.upsert(conn, run_artifacts,
                       [{"run_id": run_id, **e.model_dump()} for e in entries],
                       keys=("run_id", "path"), update=("sha256", "size"))
@@ -234,7 +253,7 @@ def use_dataset(ctx: Context, run_id: str, version: DatasetVersion, role: str) -
     if not isinstance(role, str) or not role.strip():
         raise InvalidInput("role must be a non-empty string such as 'train'", field="role")
     with ctx.db.write() as conn:
-        _require_running(conn, run_id)
+        require_running(conn, run_id)
         if conn.execute(select(dataset_versions.c.id)
                         .where(dataset_versions.c.id == version.id)).first() is None:
             raise NotFound(f"no dataset version {version.uri}")
