@@ -201,3 +201,28 @@ def test_read_and_download_artifacts(workspace: mw.Workspace, tmp_path: Path) ->
         workspace.read_artifact(run.id, "../etc/passwd")
     files = workspace.download_artifacts(run.id, tmp_path / "dl", path="reports")
     assert sorted(f.read_text() for f in files) == ["alpha", "beta"]
+
+
+_EXIT_SCRIPT = """
+import sys, modelworks as mw
+ws = mw.Workspace(sys.argv[1], user="alice")
+run = ws.start_run(experiment="e")
+for step in range(1234):
+    run.log_metric("loss", step * 0.5, step=step)
+print(run.id)
+# no flush, no end: the interpreter exits with points still queued
+"""
+
+
+def test_queued_points_are_written_at_interpreter_exit(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, str(tmp_path / "ws")],
+                         capture_output=True, text=True, check=True)
+    run_id = out.stdout.strip()
+    ws = mw.Workspace(tmp_path / "ws", user="alice")
+    points = ws.metric_history(run_id, "loss")
+    assert len(points) == 1234 and points[-1].value == 1233 * 0.5
+    assert ws.get_run(run_id).metric_count == 1234
+    ws.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from .. import audit
 from ..context import Context
@@ -14,6 +14,7 @@ from ..store.tables import experiments, runs, utcnow
 
 __all__ = ["ensure_experiment", "get_experiment", "list_experiments", "validate_name"]
 
+_EXPERIMENT_ID = select(experiments.c.id).where(experiments.c.name == bindparam("name"))
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/@+-]{0,255}$")
 
 
@@ -30,7 +31,7 @@ def validate_name(value: object, *, field: str) -> str:
 def ensure_experiment(ctx: Context, conn: Connection, name: str) -> int:
     """The experiment's id, creating (and auditing) it in the caller's transaction."""
     validate_name(name, field="experiment")
-    found = conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar()
+    found = conn.execute(_EXPERIMENT_ID, {"name": name}).scalar()
     if found is not None:
         return int(found)
     exp_id = conn.execute(

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from .. import audit
 from ..context import Context
@@ -48,6 +48,17 @@ __all__ = [
 ]
 
 _MAX_KEY = 256
+# Hot-path statements, built once with bound parameters: building a statement costs more
+# than SQLAlchemy's cached execution of it, and every run passes through these.
+_RUN_STATE = select(runs.c.id, runs.c.status, runs.c.metric_count).where(
+    runs.c.id == bindparam("rid"))
+_PARAMS_OF = select(params.c.key, params.c.value).where(
+    params.c.run_id == bindparam("rid"), params.c.key.in_(bindparam("keys", expanding=True)))
+_INSERT_RUN = insert(runs)
+_INSERT_PARAMS = insert(params)
+_INSERT_TAGS = insert(tags)
+_END_RUN = update(runs).where(runs.c.id == bindparam("rid")).values(
+    status=bindparam("new_status"), end_time=bindparam("new_end"), error=bindparam("new_error"))
 _MAX_VALUE = 65_535
 _ERROR_CHARS = 8_000
 
@@ -73,7 +84,7 @@ def _kv(items: Mapping[str, Any] | None, *, kind: str) -> dict[str, str]:
 
 
 def require_running(conn: Connection, run_id: str) -> Any:
-    row = conn.execute(select(runs.c.id, runs.c.status).where(runs.c.id == run_id)).first()
+    row = conn.execute(_RUN_STATE, {"rid": run_id}).first()
     if row is None:
         raise NotFound(f"no run with id {run_id!r}")
     if row.status != "RUNNING":
@@ -95,28 +106,26 @@ def create_run(
     tag_map = _kv(tags_, kind="tags")
     run_id = uuid.uuid4().hex
     run_name = validate_name(name, field="name") if name is not None else f"run-{run_id[:8]}"
-    env = capture_environment(cwd)
+    env_fields = capture_environment(cwd).model_dump()
     with ctx.db.write() as conn:
         exp_id = ensure_experiment(ctx, conn, experiment)
-        if parent_id is not None and conn.execute(
-            select(runs.c.id).where(runs.c.id == parent_id)
-        ).first() is None:
+        if parent_id is not None and conn.execute(_RUN_STATE, {"rid": parent_id}).first() is None:
             raise NotFound(f"no parent run with id {parent_id!r}")
-        conn.execute(insert(runs).values(
-            id=run_id, experiment_id=exp_id, parent_id=parent_id, name=run_name,
-            status="RUNNING", start_time=utcnow(), actor=ctx.actor, metric_count=0,
-            **env.model_dump(),
-        ))
+        conn.execute(_INSERT_RUN, {
+            "id": run_id, "experiment_id": exp_id, "parent_id": parent_id, "name": run_name,
+            "status": "RUNNING", "start_time": utcnow(), "actor": ctx.actor, "metric_count": 0,
+            "end_time": None, "error": None, **env_fields,
+        })
         if param_map:
-            conn.execute(insert(params), [{"run_id": run_id, "key": k, "value": v}
+            conn.execute(_INSERT_PARAMS, [{"run_id": run_id, "key": k, "value": v}
                                           for k, v in param_map.items()])
         if tag_map:
-            conn.execute(insert(tags), [{"run_id": run_id, "key": k, "value": v}
+            conn.execute(_INSERT_TAGS, [{"run_id": run_id, "key": k, "value": v}
                                         for k, v in tag_map.items()])
         audit.append(ctx.db, conn, actor=ctx.actor, action="run.created", entity_type="run",
                      entity_id=run_id, payload={
                          "experiment": experiment, "name": run_name, "parent_id": parent_id,
-                         "params": param_map, "tags": tag_map, **env.model_dump(),
+                         "params": param_map, "tags": tag_map, **env_fields,
                      })
     return run_id
 
@@ -137,10 +146,7 @@ def log_params(
 
 def _log_params(ctx: Context, conn: Connection, run_id: str, new: dict[str, str]) -> None:
     require_running(conn, run_id)
-    existing = dict(conn.execute(
-        select(params.c.key, params.c.value)
-        .where(params.c.run_id == run_id, params.c.key.in_(list(new)))
-    ).all())
+    existing = dict(conn.execute(_PARAMS_OF, {"rid": run_id, "keys": list(new)}).all())
     for key, value in new.items():
         if key in existing and existing[key] != value:
             raise Conflict(
@@ -151,7 +157,7 @@ def _log_params(ctx: Context, conn: Connection, run_id: str, new: dict[str, str]
     fresh = {k: v for k, v in new.items() if k not in existing}
     if not fresh:
         return
-    conn.execute(insert(params), [{"run_id": run_id, "key": k, "value": v}
+    conn.execute(_INSERT_PARAMS, [{"run_id": run_id, "key": k, "value": v}
                                   for k, v in fresh.items()])
     audit.append(ctx.db, conn, actor=ctx.actor, action="run.params_logged",
                  entity_type="run", entity_id=run_id, payload={"params": fresh})
@@ -204,10 +210,9 @@ def _end(ctx: Context, conn: Connection, run_id: str, status: RunStatus,
         text = "".join(traceback.format_exception(error))[-_ERROR_CHARS:]
     else:
         text = error
-    require_running(conn, run_id)
-    count = conn.execute(select(runs.c.metric_count).where(runs.c.id == run_id)).scalar_one()
-    conn.execute(update(runs).where(runs.c.id == run_id)
-                 .values(status=status, end_time=utcnow(), error=text))
+    count = require_running(conn, run_id).metric_count
+    conn.execute(_END_RUN, {"rid": run_id, "new_status": status, "new_end": utcnow(),
+                            "new_error": text})
     payload: dict[str, Any] = {"status": status, "metric_points": int(count)}
     if text:
         payload["error"] = text.strip().splitlines()[-1][:500]
