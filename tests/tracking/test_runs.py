@@ -226,3 +226,14 @@ def test_queued_points_are_written_at_interpreter_exit(tmp_path: Path) -> None:
     assert len(points) == 1234 and points[-1].value == 1233 * 0.5
     assert ws.get_run(run_id).metric_count == 1234
     ws.close()
+
+
+def test_metric_values_round_trip_exactly(workspace: mw.Workspace) -> None:
+    values = [0.1 + 0.2, 1 / 3, 1e-300, 1.7976931348623157e308, -2.5e-7]
+    with workspace.start_run(experiment="e") as run:
+        for i, v in enumerate(values):
+            run.log_metric(f"m{i}", v)
+    latest = workspace.get_run(run.id).metrics
+    assert [latest[f"m{i}"] for i in range(len(values))] == values
+    found = workspace.search_runs(experiment="e", filter="metrics.m0 = 0.30000000000000004")
+    assert [r.id for r in found] == [run.id]
