@@ -237,3 +237,32 @@ def test_metric_values_round_trip_exactly(workspace: mw.Workspace) -> None:
     assert [latest[f"m{i}"] for i in range(len(values))] == values
     found = workspace.search_runs(experiment="e", filter="metrics.m0 = 0.30000000000000004")
     assert [r.id for r in found] == [run.id]
+
+
+@pytest.mark.parametrize("descending", [True, False])
+def test_sort_pages_put_runs_without_value_last(workspace: mw.Workspace,
+                                                descending: bool) -> None:
+    values: dict[str, float | None] = {}
+    for i, v in enumerate([0.5, None, 0.9, float("nan"), 0.1, None, 0.7, 0.3]):
+        with workspace.start_run(experiment="sort", name=f"r{i}") as run:
+            run.log_metric("other", 1.0)
+            if v is not None:
+                run.log_metric("score", v)
+        values[f"r{i}"] = v
+    term = "metrics.score DESC" if descending else "metrics.score"
+    full = [r.name for r in workspace.search_runs(experiment="sort", order_by=[term])]
+    with_value = sorted((n for n, v in values.items() if v is not None and not math.isnan(v)),
+                        key=lambda n: values[n], reverse=descending)  # type: ignore[arg-type,return-value]
+    assert full[: len(with_value)] == with_value
+    assert set(full[len(with_value):]) == {"r1", "r3", "r5"}  # missing and NaN sort last
+    for size in (1, 3, 5):
+        pages = []
+        for offset in range(0, 8, size):
+            pages += [r.name for r in workspace.search_runs(
+                experiment="sort", order_by=[term, "attributes.name"], limit=size,
+                offset=offset)]
+        assert pages == [r.name for r in workspace.search_runs(
+            experiment="sort", order_by=[term, "attributes.name"])]
+    filtered = workspace.search_runs(experiment="sort", filter="metrics.score > 0.2",
+                                     order_by=[term])
+    assert [r.name for r in filtered] == [n for n in with_value if values[n] > 0.2]  # type: ignore[operator]

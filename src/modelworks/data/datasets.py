@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, func, insert, select
-from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from .. import audit
 from ..context import Context
@@ -32,9 +31,6 @@ __all__ = [
     "log_dataset",
     "parse_dataset_ref",
 ]
-
-_RETRIES = 5
-
 
 def _read(data: pd.DataFrame | str | os.PathLike[str]) -> tuple[pd.DataFrame, str | None]:
     if isinstance(data, pd.DataFrame):
@@ -117,75 +113,73 @@ def log_dataset(
     ref = ctx.artifacts.put_bytes(_snapshot(df))  # bytes before the record that points at them
     profile = profile_frame(df).model_dump(mode="json")
     columns = {str(c): str(t) for c, t in df.dtypes.items()}
-    for attempt in range(_RETRIES):
-        try:
-            with ctx.db.write() as conn:
-                found = _existing(conn, name, digest)
-                if found is not None:
-                    return found
-                ds_id = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
-                if ds_id is None:
-                    ds_id = conn.execute(
-                        insert(datasets)
-                        .values(name=name, created_at=utcnow(), created_by=ctx.actor)
-                        .returning(datasets.c.id)
-                    ).scalar_one()
-                    audit.append(
-                        ctx.db,
-                        conn,
-                        actor=ctx.actor,
-                        action="dataset.created",
-                        entity_type="dataset",
-                        entity_id=ds_id,
-                        payload={"name": name},
-                    )
-                version = (
-                    conn.execute(
-                        select(func.max(dataset_versions.c.version)).where(
-                            dataset_versions.c.dataset_id == ds_id
-                        )
-                    ).scalar()
-                    or 0
-                ) + 1
-                vid = conn.execute(
-                    insert(dataset_versions)
-                    .values(
-                        dataset_id=ds_id,
-                        version=version,
-                        content_hash=digest,
-                        artifact_sha256=ref.sha256,
-                        schema=columns,
-                        row_count=len(df),
-                        profile=profile,
-                        source=source or path,
-                        created_at=utcnow(),
-                        created_by=ctx.actor,
-                    )
-                    .returning(dataset_versions.c.id)
-                ).scalar_one()
-                audit.append(
-                    ctx.db,
-                    conn,
-                    actor=ctx.actor,
-                    action="dataset_version.logged",
-                    entity_type="dataset_version",
-                    entity_id=vid,
-                    payload={
-                        "dataset": name,
-                        "version": version,
-                        "content_hash": digest,
-                        "artifact_sha256": ref.sha256,
-                        "rows": len(df),
-                        "columns": list(columns),
-                    },
+
+    def work(conn: Connection) -> DatasetVersion:
+        found = _existing(conn, name, digest)
+        if found is not None:
+            return found
+        ds_id = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
+        if ds_id is None:
+            ds_id = conn.execute(
+                insert(datasets)
+                .values(name=name, created_at=utcnow(), created_by=ctx.actor)
+                .returning(datasets.c.id)
+            ).scalar_one()
+            audit.append(
+                ctx.db,
+                conn,
+                actor=ctx.actor,
+                action="dataset.created",
+                entity_type="dataset",
+                entity_id=ds_id,
+                payload={"name": name},
+            )
+        version = (
+            conn.execute(
+                select(func.max(dataset_versions.c.version)).where(
+                    dataset_versions.c.dataset_id == ds_id
                 )
-                row = conn.execute(_version_query().where(dataset_versions.c.id == vid)).first()
-                return _record(row)
-        except SAIntegrityError:
-            # Another process created the dataset or this version number first: read again.
-            if attempt == _RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")
+            ).scalar()
+            or 0
+        ) + 1
+        vid = conn.execute(
+            insert(dataset_versions)
+            .values(
+                dataset_id=ds_id,
+                version=version,
+                content_hash=digest,
+                artifact_sha256=ref.sha256,
+                schema=columns,
+                row_count=len(df),
+                profile=profile,
+                source=source or path,
+                created_at=utcnow(),
+                created_by=ctx.actor,
+            )
+            .returning(dataset_versions.c.id)
+        ).scalar_one()
+        audit.append(
+            ctx.db,
+            conn,
+            actor=ctx.actor,
+            action="dataset_version.logged",
+            entity_type="dataset_version",
+            entity_id=vid,
+            payload={
+                "dataset": name,
+                "version": version,
+                "content_hash": digest,
+                "artifact_sha256": ref.sha256,
+                "rows": len(df),
+                "columns": list(columns),
+            },
+        )
+        row = conn.execute(_version_query().where(dataset_versions.c.id == vid)).first()
+        return _record(row)
+
+    # Another process may create the dataset or take this version number first: the
+    # transaction then reruns and finds its row.
+    return ctx.db.write_retrying(work)
 
 
 def parse_dataset_ref(ref: str) -> tuple[str, int | None]:

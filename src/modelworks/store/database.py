@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
@@ -23,6 +24,7 @@ from ..errors import InvalidInput, StoreUnavailable
 
 __all__ = ["VERSION_TABLE", "Database"]
 
+T = TypeVar("T")
 VERSION_TABLE = "mw_alembic_version"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x6D77_6D69  # "mwmi": advisory lock key for schema migrations
@@ -83,6 +85,22 @@ class Database:
                 yield conn
         except OperationalError as exc:
             raise self._unavailable(exc) from exc
+
+    def write_retrying(self, work: Callable[[Connection], T], *, attempts: int = 5) -> T:
+        """Run ``work`` in a write transaction, again from scratch on a uniqueness clash.
+
+        Two writers creating the same row (an experiment on first use, a dataset's next
+        version) race on PostgreSQL; the loser's transaction rolls back whole and reruns,
+        then finds the winner's row.
+        """
+        for attempt in range(attempts):
+            try:
+                with self.write() as conn:
+                    return work(conn)
+            except SAIntegrityError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def _unavailable(self, exc: SQLAlchemyError) -> StoreUnavailable:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]

@@ -117,7 +117,8 @@ def create_run(
     run_id = uuid.uuid4().hex
     run_name = validate_name(name, field="name") if name is not None else f"run-{run_id[:8]}"
     env_fields = capture_environment(cwd).model_dump()
-    with ctx.db.write() as conn:
+
+    def work(conn: Connection) -> None:
         exp_id = ensure_experiment(ctx, conn, experiment)
         if parent_id is not None and conn.execute(_RUN_STATE, {"rid": parent_id}).first() is None:
             raise NotFound(f"no parent run with id {parent_id!r}")
@@ -137,6 +138,8 @@ def create_run(
                          "experiment": experiment, "name": run_name, "parent_id": parent_id,
                          "params": param_map, "tags": tag_map, **env_fields,
                      })
+
+    ctx.db.write_retrying(work)
     return run_id
 
 
@@ -302,7 +305,7 @@ def get_runs(
         row = rows.get(rid)
         if row is None:
             continue
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(kv[rid])
         if detail:
             extra["artifacts"] = [
                 ArtifactEntry(path=p, sha256=s, size=n) for p, s, n in conn.execute(
@@ -320,7 +323,7 @@ def get_runs(
             error=m["error"], git_commit=m["git_commit"], git_dirty=m["git_dirty"],
             git_diff_hash=m["git_diff_hash"], python_version=m["python_version"],
             packages_hash=m["packages_hash"], host=m["host"], metric_count=m["metric_count"],
-            **kv[rid], **extra,
+            **extra,
         ))
     return out
 
