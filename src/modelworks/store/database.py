@@ -65,6 +65,9 @@ class Database:
         # front (BEGIN IMMEDIATE) instead of failing on a read-to-write upgrade.
         self._write_engine = self.engine.execution_options(mw_write=True)
         self._upserts: dict[tuple[Any, ...], Any] = {}
+        # Lookups of immutable, committed facts (an experiment's id by name) that services
+        # may memoise for this engine's lifetime; cleared whenever a write is retried.
+        self.memo: dict[Any, Any] = {}
 
     # -- transactions -------------------------------------------------------------------
 
@@ -98,6 +101,7 @@ class Database:
                 with self.write() as conn:
                     return work(conn)
             except SAIntegrityError:
+                self.memo.clear()
                 if attempt == attempts - 1:
                     raise
         raise AssertionError("unreachable")
@@ -253,6 +257,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         # WAL + NORMAL: a crash or power loss may drop the last commits, never corrupts.
         cur.execute("PRAGMA synchronous=NORMAL")
+        # A 32 MiB page cache per connection (default 2 MiB): searches over large run tables
+        # hit the same index pages again and again.
+        cur.execute("PRAGMA cache_size=-32768")
         cur.close()
 
     @event.listens_for(engine, "begin")

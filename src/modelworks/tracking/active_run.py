@@ -94,7 +94,8 @@ class ActiveRun:
             if tags:
                 _runs.set_tags(self._ctx, self.id, tags, conn=conn)
             if points:
-                _runs.require_running(conn, self.id)
+                if not params and not tags:  # those calls already checked the run
+                    _runs.require_running(conn, self.id)
                 write_points(self._ctx.db, conn, points)
 
     def flush(self) -> None:

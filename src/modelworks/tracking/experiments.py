@@ -31,8 +31,12 @@ def validate_name(value: object, *, field: str) -> str:
 def ensure_experiment(ctx: Context, conn: Connection, name: str) -> int:
     """The experiment's id, creating (and auditing) it in the caller's transaction."""
     validate_name(name, field="experiment")
+    memo_key = ("experiment_id", name)
+    if memo_key in ctx.db.memo:  # experiments are never renamed or deleted
+        return int(ctx.db.memo[memo_key])
     found = conn.execute(_EXPERIMENT_ID, {"name": name}).scalar()
     if found is not None:
+        ctx.db.memo[memo_key] = int(found)  # committed, so safe to remember
         return int(found)
     exp_id = conn.execute(
         experiments.insert().values(name=name, created_at=utcnow(), created_by=ctx.actor)
