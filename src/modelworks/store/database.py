@@ -65,6 +65,7 @@ class Database:
         # front (BEGIN IMMEDIATE) instead of failing on a read-to-write upgrade.
         self._write_engine = self.engine.execution_options(mw_write=True)
         self._upserts: dict[tuple[Any, ...], Any] = {}
+        self._inserts: dict[tuple[Any, ...], str] = {}
         # Lookups of immutable, committed facts (an experiment's id by name) that services
         # may memoise for this engine's lifetime; cleared whenever a write is retried.
         self.memo: dict[Any, Any] = {}
@@ -145,6 +146,27 @@ class Database:
             )
             self._upserts[cache_key] = stmt
         conn.execute(stmt, list(rows))
+
+    def insert_rows(
+        self, conn: Connection, table: Table, columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        """Bulk-insert plain tuples with the driver's executemany.
+
+        SQLAlchemy processes parameters row by row (~5 us each); for metric points, which
+        need no type conversion, that was a fifth of the cost of logging them.
+        """
+        if not rows:
+            return
+        key = (table.name, tuple(columns))
+        sql = self._inserts.get(key)
+        if sql is None:
+            quote = self.engine.dialect.identifier_preparer.quote
+            mark = "?" if self.dialect == "sqlite" else "%s"
+            sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+                   f"VALUES ({', '.join(mark for _ in columns)})")
+            self._inserts[key] = sql
+        conn.exec_driver_sql(sql, list(rows))
 
     def lock_for_update(self, conn: Connection, table: Table, key: Any) -> None:
         """Serialise writers on one row; SQLite's write transaction already holds the lock."""

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from numbers import Real
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from ..errors import InvalidInput
 from ..records import MetricPoint
@@ -35,7 +35,7 @@ __all__ = ["MetricWriter", "check_key", "check_value", "metric_history", "write_
 Point = tuple[str, str, float | None, int, float]
 
 _MAX_KEY = 256
-_INSERT_POINTS = insert(metrics)
+_POINT_COLUMNS = ("run_id", "key", "value", "step", "ts")  # the order of a Point
 _ADD_COUNT = (
     update(runs)
     .where(runs.c.id == bindparam("rid"))
@@ -76,10 +76,7 @@ def write_points(db: Database, conn: Connection, points: Sequence[Point]) -> Non
     """Bulk-insert points and refresh latest values and counts, in the caller's transaction."""
     if not points:
         return
-    conn.execute(
-        _INSERT_POINTS,
-        [{"run_id": r, "key": k, "value": v, "step": s, "ts": t} for r, k, v, s, t in points],
-    )
+    db.insert_rows(conn, metrics, _POINT_COLUMNS, points)
     latest: dict[tuple[str, str], Point] = {}
     counts: dict[str, int] = defaultdict(int)
     for point in points:
