@@ -73,3 +73,12 @@ def test_postgres_store_behind_head_asks_for_db_upgrade(
     ws.close()
     with pytest.raises(mw.StoreUnavailable, match="modelworks db upgrade"):
         mw.Workspace(pg_schema_url, artifacts=str(tmp_path / "a"))
+
+
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
+    ws = mw.Workspace(tmp_path / "ws", user="alice")
+    with ws.db.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
+    ws.close()
