@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, not_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, not_, select
 from sqlalchemy.sql import Subquery
 
 from ..store.tables import experiments, latest_metrics, params, runs, tags
@@ -133,6 +133,8 @@ def _sorted(stmt: Select[Any], terms: Sequence[OrderTerm], *, start: int = 1
     return stmt, order_by
 
 
+_EXPERIMENT_IDS = select(experiments.c.name, experiments.c.id).where(
+    experiments.c.name.in_(bindparam("names", expanding=True)))
 _TIEBREAK = (runs.c.start_time.desc(), runs.c.id)
 
 
@@ -212,8 +214,7 @@ def search_runs(
     exp_ids: list[int] | None = None
     if experiment is not None:
         names = [experiment] if isinstance(experiment, str) else list(experiment)
-        found = dict(conn.execute(select(experiments.c.name, experiments.c.id)
-                                  .where(experiments.c.name.in_(names))).all())
+        found = dict(conn.execute(_EXPERIMENT_IDS, {"names": names}).all())
         missing = [n for n in names if n not in found]
         if missing:
             raise NotFound(f"no experiment named {missing[0]!r}")
