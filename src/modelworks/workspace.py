@@ -34,9 +34,17 @@ from .tracking.search import search_runs
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .registry import AliasMove, LoadedModel, ModelVersion, RegisteredModel
+
 __all__ = ["Workspace"]
 
 DEFAULT_EXPERIMENT = "Default"
+
+
+def _registry() -> Any:
+    from .registry import models
+
+    return models
 
 
 def _data() -> Any:
@@ -220,6 +228,85 @@ class Workspace:
                      ) -> pd.DataFrame:
         dv = name if isinstance(name, DatasetVersion) else self.get_dataset(name, version)
         return _data().load_dataset(self.ctx, dv)
+
+    # -- model registry -----------------------------------------------------------------
+
+    def register_model(
+        self,
+        name: str,
+        *,
+        model: Any,
+        run: ActiveRun | RunRecord | str | None = None,
+        input_example: Any = None,
+        signature: Any = None,
+        description: str | None = None,
+        risk_tier: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        allow_pickle: bool = False,
+    ) -> ModelVersion:
+        """Store ``model`` (skops for scikit-learn; pickle only if allowed) as a new version."""
+        from .registry.loading import register
+
+        run_id = run if isinstance(run, str) or run is None else run.id
+        return register(self.ctx, name, model=model, run_id=run_id,
+                        input_example=input_example, signature=signature,
+                        description=description, risk_tier=risk_tier, tags=tags,
+                        allow_pickle=allow_pickle)
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        with self.db.read() as conn:
+            return _registry().get_version(conn, name, version)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        with self.db.read() as conn:
+            return _registry().get_model(conn, name)
+
+    def resolve_model(self, uri: str) -> ModelVersion:
+        """The version ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` names."""
+        from .registry.uri import parse_model_uri
+
+        with self.db.read() as conn:
+            return _registry().resolve(conn, parse_model_uri(uri))
+
+    def list_models(self, *, prefix: str | None = None, tag: str | None = None,
+                    limit: int = 100, offset: int = 0) -> list[RegisteredModel]:
+        with self.db.read() as conn:
+            return _registry().list_models(conn, prefix=prefix, tag=tag, limit=limit,
+                                           offset=offset)
+
+    def model_versions(self, name: str) -> list[ModelVersion]:
+        with self.db.read() as conn:
+            return _registry().list_versions(conn, name)
+
+    def set_alias(self, name: str, alias: str, version: int, *, reason: str | None = None,
+                  force: bool = False) -> ModelVersion:
+        """Point ``alias`` at ``version`` (audited, with history)."""
+        from .registry import aliases
+
+        return aliases.set_alias(self.ctx, name, alias, version, reason=reason, force=force)
+
+    def delete_alias(self, name: str, alias: str, *, reason: str | None = None,
+                     force: bool = False) -> None:
+        from .registry import aliases
+
+        aliases.delete_alias(self.ctx, name, alias, reason=reason, force=force)
+
+    def alias_history(self, name: str, alias: str) -> list[AliasMove]:
+        """Which version held the alias when, oldest first."""
+        from .registry import aliases
+
+        with self.db.read() as conn:
+            return aliases.alias_history_of(conn, name, alias)
+
+    def archive_model_version(self, name: str, version: int, *, reason: str | None = None
+                              ) -> None:
+        _registry().archive_version(self.ctx, name, version, reason=reason)
+
+    def load_model(self, uri: str, *, allow_pickle: bool = False) -> LoadedModel:
+        """Load a version, sha256-verified first; ``predict`` checks input against the signature."""
+        from .registry.loading import load
+
+        return load(self.ctx, uri, allow_pickle=allow_pickle)
 
     # -- audit and lineage --------------------------------------------------------------
 

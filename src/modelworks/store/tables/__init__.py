@@ -6,11 +6,19 @@ from ._types import UTCDateTime, metadata, utcnow
 from .audit import audit_events, audit_head
 from .data import dataset_versions, datasets
 from .lineage import lineage_edges
+from .registry import (
+    alias_history,
+    model_aliases,
+    model_tags,
+    model_versions,
+    registered_models,
+)
 from .tracking import experiments, latest_metrics, metrics, params, run_artifacts, runs, tags
 from .workspace import role_bindings, workspace_info
 
 __all__ = [
     "UTCDateTime",
+    "alias_history",
     "audit_events",
     "audit_head",
     "dataset_versions",
@@ -20,7 +28,11 @@ __all__ = [
     "lineage_edges",
     "metadata",
     "metrics",
+    "model_aliases",
+    "model_tags",
+    "model_versions",
     "params",
+    "registered_models",
     "role_bindings",
     "run_artifacts",
     "runs",
