@@ -21,6 +21,7 @@ from .config import Settings, WorkspaceLocation, resolve_location
 from .context import Context
 from .errors import InvalidInput, NotFound
 from .lineage import LineageGraph, Node, walk
+from .lineage import trace as trace_lineage
 from .records import DatasetRecord, DatasetVersion, Experiment, MetricPoint, RunRecord
 from .store.artifacts import ArtifactStore, safe_relpath
 from .store.database import Database
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .registry import AliasMove, LoadedModel, ModelVersion, RegisteredModel
+    from .registry.records import ModelTrace
 
 __all__ = ["Workspace"]
 
@@ -307,6 +309,20 @@ class Workspace:
         from .registry.loading import load
 
         return load(self.ctx, uri, allow_pickle=allow_pickle)
+
+    def trace(self, uri: str) -> ModelTrace:
+        """Where a version came from: run, datasets, code, environment, aliases, audit."""
+        from .registry import aliases
+        from .registry.records import ModelTrace
+
+        version = self.resolve_model(uri)
+        entity = f"{version.name}/{version.version}"
+        with self.db.read() as conn:
+            graph = trace_lineage(conn, Node(type="model_version", id=entity))
+            moves = aliases.moves_touching(conn, version.name, version.version)
+            events = audit.list_events(conn, entity_type="model_version", entity_id=entity)
+        return ModelTrace(uri=uri, version=version, graph=graph, alias_moves=moves,
+                          audit=list(reversed(events)))
 
     # -- audit and lineage --------------------------------------------------------------
 

@@ -17,7 +17,15 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import ModelworksError
-from . import GlobalOptions, audit_cmds, data_cmds, quickstart_cmd, tracking_cmds, workspace_cmds
+from . import (
+    GlobalOptions,
+    audit_cmds,
+    data_cmds,
+    models_cmds,
+    quickstart_cmd,
+    tracking_cmds,
+    workspace_cmds,
+)
 
 __all__ = ["app", "main"]
 
@@ -121,7 +129,8 @@ def _global_options(
     ctx.obj = GlobalOptions(workspace=workspace, artifacts=artifacts, user=user)
 
 
-for _module in (workspace_cmds, tracking_cmds, data_cmds, audit_cmds, quickstart_cmd):
+for _module in (workspace_cmds, tracking_cmds, data_cmds, models_cmds, audit_cmds,
+                quickstart_cmd):
     _module.register(app)
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from .edges import LineageEdge, Node, add_edge, edges_of
-from .trace import LineageGraph, walk
+from .trace import LineageGraph, render_dot, render_tree, trace, walk
 
-__all__ = ["LineageEdge", "LineageGraph", "Node", "add_edge", "edges_of", "walk"]
+__all__ = [
+    "LineageEdge", "LineageGraph", "Node", "add_edge", "edges_of", "render_dot", "render_tree",
+    "trace", "walk",
+]

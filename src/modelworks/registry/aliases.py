@@ -24,6 +24,7 @@ __all__ = [
     "PromotionCheck",
     "alias_history_of",
     "delete_alias",
+    "moves_touching",
     "promotion_checks",
     "set_alias",
 ]
@@ -136,5 +137,17 @@ def alias_history_of(conn: Connection, name: str, alias: str) -> list[AliasMove]
         alias_history.c.model_id == model_id, alias_history.c.alias == alias)
         .order_by(alias_history.c.id)).all()
     return [AliasMove(name=name, alias=alias, version=r.version,
+                      previous_version=r.previous_version, reason=r.reason, forced=r.forced,
+                      actor=r.actor, at=r.ts) for r in rows]
+
+
+def moves_touching(conn: Connection, name: str, version: int) -> list[AliasMove]:
+    """Alias moves onto or off ``version``, oldest first."""
+    model_id = _model_id(conn, name)
+    rows = conn.execute(select(alias_history).where(
+        alias_history.c.model_id == model_id,
+        (alias_history.c.version == version) | (alias_history.c.previous_version == version),
+    ).order_by(alias_history.c.id)).all()
+    return [AliasMove(name=name, alias=r.alias, version=r.version,
                       previous_version=r.previous_version, reason=r.reason, forced=r.forced,
                       actor=r.actor, at=r.ts) for r in rows]

@@ -7,7 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["AliasMove", "ModelVersion", "RegisteredModel", "RiskTier", "VersionStatus"]
+from ..audit import AuditEvent
+from ..lineage import LineageGraph
+
+__all__ = [
+    "AliasMove", "ModelTrace", "ModelVersion", "RegisteredModel", "RiskTier", "VersionStatus",
+]
 
 RiskTier = Literal["low", "medium", "high"]
 VersionStatus = Literal["registered", "archived"]
@@ -67,3 +72,29 @@ class AliasMove(BaseModel):
     forced: bool
     actor: str
     at: datetime
+
+
+class ModelTrace(BaseModel):
+    """A version's provenance: its lineage graph, alias moves and every audit event on it."""
+
+    uri: str
+    version: ModelVersion
+    graph: LineageGraph
+    alias_moves: list[AliasMove]
+    audit: list[AuditEvent]
+
+    def render_tree(self) -> str:
+        from ..lineage import render_tree
+
+        tree = render_tree(self.graph)
+        moves = [f"  {m.at:%Y-%m-%d %H:%M} {m.alias}: {m.previous_version} -> {m.version} "
+                 f"by {m.actor}" + (f" ({m.reason})" if m.reason else "")
+                 for m in self.alias_moves]
+        events = [f"  #{e.seq} {e.ts:%Y-%m-%d %H:%M} {e.actor} {e.action}"
+                  + (f" ({e.reason})" if e.reason else "") for e in self.audit]
+        parts = [tree]
+        if moves:
+            parts.append("alias history:\n" + "\n".join(moves))
+        if events:
+            parts.append("audit events:\n" + "\n".join(events))
+        return "\n\n".join(parts)
