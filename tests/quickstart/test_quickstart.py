@@ -275,3 +275,25 @@ def test_console_command_runs_the_demo(tmp_path: Path) -> None:
         assert len(runs) == 3 and all(r.status == "FINISHED" for r in runs)
         assert ws.get_dataset("claims-train").row_count == 3750
         assert ws.verify_audit().ok
+
+
+def test_every_quickstart_model_registers_and_loads_safely(tmp_path: Path) -> None:
+    """skops must load each demo pipeline without trusting anything beyond its policy."""
+    import modelworks as mw
+    from modelworks.quickstart import FEATURE_COLUMNS, LABEL_COLUMN
+    from modelworks.quickstart import scenario as sc
+
+    train, holdout = sc._split(generate_claims(800), 7)
+    split = sc._Split(train[list(FEATURE_COLUMNS)], train[LABEL_COLUMN].to_numpy(),
+                      holdout[list(FEATURE_COLUMNS)], holdout[LABEL_COLUMN].to_numpy())
+    ws = mw.Workspace(tmp_path / "ws", user="alice")
+    for spec in sc._MODELS:
+        with ws.start_run("formats", name=spec.run_name) as run:
+            model = spec.train(run, split, 7, lambda status: None)
+        mv = ws.register_model(f"q-{spec.run_name}", model=model,
+                               input_example=split.x_train.head())
+        assert mv.format == "sklearn"
+        loaded = ws.load_model(mv.uri)
+        assert list(loaded.predict(split.x_holdout.head(20))) == list(
+            model.predict(split.x_holdout.head(20)))
+    ws.close()

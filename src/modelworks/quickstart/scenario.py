@@ -64,6 +64,8 @@ EXPERIMENT = "claims-triage"
 TRAIN_DATASET = "claims-train"
 HOLDOUT_DATASET = "claims-holdout"
 RUN_TAGS = {"team": "risk", "stage": "baseline"}
+REGISTERED_MODEL = "claims-triage"
+CANDIDATE_ALIAS = "staging"
 HOLDOUT_FRACTION = 0.25
 MIN_ROWS = 200  # below this a stratified holdout has too few positives to score
 
@@ -86,6 +88,7 @@ class QuickstartSummary(BaseModel):
     best_model: str
     best_roc_auc: float
     dataset_versions: list[str]  # "name:version"
+    model_version: str  # models:/NAME/VERSION of the registered winner
     seconds: float
 
 
@@ -275,6 +278,7 @@ def run_quickstart(
                        holdout[list(FEATURE_COLUMNS)], holdout[LABEL_COLUMN].to_numpy())
 
         run_ids: list[str] = []
+        fitted: dict[str, Any] = {}
         # One thread for BLAS and OpenMP: on models this small, threads on a busy machine
         # (CI, two cores) spin-wait and cost up to ten times what they save.
         with threadpool_limits(limits=1), _progress(console) as progress:
@@ -299,12 +303,23 @@ def run_quickstart(
                     _log_evaluation(run, spec, matrix, metrics)
                     advance(f"done, roc_auc {metrics['roc_auc']:.3f}")
                 run_ids.append(run.id)
+                fitted[run.id] = model
 
         quoted = ", ".join(f"'{rid}'" for rid in run_ids)
         ranked = ws.search_runs(experiment=EXPERIMENT, filter=f"attributes.id IN ({quoted})",
                                 order_by=["metrics.roc_auc DESC"])
         best = ranked[0]
         console.print(_results_table(ranked))
+        mv = ws.register_model(REGISTERED_MODEL, model=fitted[best.id], run=best.id,
+                               input_example=split.x_train.head(),
+                               description="Flags claims for manual review (quickstart)",
+                               risk_tier="high", tags={"team": "risk"})
+        ws.set_alias(REGISTERED_MODEL, CANDIDATE_ALIAS, mv.version,
+                     reason=f"best holdout roc_auc {best.metrics['roc_auc']:.3f}")
+        console.print(f"registered [cyan]{mv.uri}[/] ({mv.format}, sha256 {mv.sha256[:12]}) "
+                      f"as [bold]@{CANDIDATE_ALIAS}[/]; its trace:")
+        console.print(escape(ws.trace(f"models:/{REGISTERED_MODEL}@{CANDIDATE_ALIAS}")
+                             .render_tree()), highlight=False)
         console.print(_look_further(directory, best.id))
         return QuickstartSummary(
             workspace=ws.location.folder or directory,
@@ -314,6 +329,7 @@ def run_quickstart(
             best_model=best.params["model"],
             best_roc_auc=best.metrics["roc_auc"],
             dataset_versions=[f"{v.name}:{v.version}" for v in (train_v, holdout_v)],
+            model_version=mv.uri,
             seconds=time.perf_counter() - started,
         )
 
@@ -341,6 +357,8 @@ def _look_further(directory: Path, best_id: str) -> Panel:
         (f"{cmd} runs list --experiment {EXPERIMENT}", "every run, newest first"),
         (f"{cmd} runs show {best_id}", "params, metrics, datasets, environment"),
         (f"{cmd} datasets show {TRAIN_DATASET}", "versions, schema and profile"),
+        (f"{cmd} models show {REGISTERED_MODEL}@{CANDIDATE_ALIAS}",
+         "the registered winner: format, sha256, signature"),
         (f"{cmd} audit log", "every change, who made it and when"),
         (f"{cmd} audit verify", "check the audit hash chain"),
     ]

@@ -43,11 +43,33 @@ def _resolve(name: str) -> Any:
     return None
 
 
+# functools.partial only binds arguments: skops reports the function it wraps as a type of
+# its own, which must pass on its own merits.
+_TRUSTED_EXACT = frozenset({"functools.partial"})
+
+
 def is_trusted_type(name: str) -> bool:
-    """True for a class (not a function) defined in one of ``TRUSTED_PACKAGES``."""
-    if name.split(".", 1)[0] not in TRUSTED_PACKAGES:
+    """A class from ``TRUSTED_PACKAGES``, a scikit-learn function, or a NumPy ufunc.
+
+    scikit-learn's own functions (``check_array``, scorers) appear in fitted estimators and
+    do no I/O; NumPy ufuncs (``log1p``) are pure element-wise maths. Other functions —
+    ``builtins.eval``, ``numpy.save`` — stay untrusted.
+    """
+    if name in _TRUSTED_EXACT:
+        return True
+    package = name.split(".", 1)[0]
+    if package not in TRUSTED_PACKAGES:
         return False
-    return isinstance(_resolve(name), type)
+    obj = _resolve(name)
+    if isinstance(obj, type):
+        return True
+    if package == "sklearn" and callable(obj):
+        return True
+    if package == "numpy":
+        import numpy as np
+
+        return isinstance(obj, np.ufunc)
+    return False
 
 
 class SklearnFormat:
