@@ -23,6 +23,7 @@ from . import (
     data_cmds,
     models_cmds,
     quickstart_cmd,
+    trace_cmd,
     tracking_cmds,
     workspace_cmds,
 )
@@ -129,7 +130,7 @@ def _global_options(
     ctx.obj = GlobalOptions(workspace=workspace, artifacts=artifacts, user=user)
 
 
-for _module in (workspace_cmds, tracking_cmds, data_cmds, models_cmds, audit_cmds,
+for _module in (workspace_cmds, tracking_cmds, data_cmds, models_cmds, trace_cmd, audit_cmds,
                 quickstart_cmd):
     _module.register(app)
 
