@@ -159,22 +159,33 @@ def list_versions(conn: Connection, name: str) -> list[ModelVersion]:
     return [_version_record(conn, name, r) for r in rows]
 
 
-def _model_record(conn: Connection, row: Any) -> RegisteredModel:
-    tags = dict(conn.execute(select(model_tags.c.key, model_tags.c.value)
-                             .where(model_tags.c.model_id == row.id)).all())
-    aliases = dict(conn.execute(select(model_aliases.c.alias, model_aliases.c.version)
-                                .where(model_aliases.c.model_id == row.id)).all())
-    latest = conn.execute(select(func.max(model_versions.c.version))
-                          .where(model_versions.c.model_id == row.id)).scalar()
-    return RegisteredModel(
-        name=row.name, description=row.description, owner=row.owner,
-        risk_tier=row.risk_tier, tags=tags, aliases=aliases, latest_version=latest,
-        created_at=row.created_at, created_by=row.created_by,
-    )
+def _model_records(conn: Connection, rows: list[Any]) -> list[RegisteredModel]:
+    """Records for a page of model rows: three queries for the page, not three per model."""
+    ids = [r.id for r in rows]
+    if not ids:
+        return []
+    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
+    aliases: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for mid, key, value in conn.execute(select(model_tags.c.model_id, model_tags.c.key,
+                                               model_tags.c.value)
+                                        .where(model_tags.c.model_id.in_(ids))).all():
+        tags[mid][key] = value
+    for mid, alias, version in conn.execute(
+            select(model_aliases.c.model_id, model_aliases.c.alias, model_aliases.c.version)
+            .where(model_aliases.c.model_id.in_(ids))).all():
+        aliases[mid][alias] = version
+    latest = dict(conn.execute(
+        select(model_versions.c.model_id, func.max(model_versions.c.version))
+        .where(model_versions.c.model_id.in_(ids))
+        .group_by(model_versions.c.model_id)).all())
+    return [RegisteredModel(
+        name=r.name, description=r.description, owner=r.owner, risk_tier=r.risk_tier,
+        tags=tags[r.id], aliases=aliases[r.id], latest_version=latest.get(r.id),
+        created_at=r.created_at, created_by=r.created_by) for r in rows]
 
 
 def get_model(conn: Connection, name: str) -> RegisteredModel:
-    return _model_record(conn, _model_row(conn, name))
+    return _model_records(conn, [_model_row(conn, name)])[0]
 
 
 def list_models(
@@ -196,7 +207,7 @@ def list_models(
             model_tags.c.model_id == registered_models.c.id, model_tags.c.key == key,
             model_tags.c.value == value).exists())
     rows = conn.execute(stmt.limit(limit).offset(offset)).all()
-    return [_model_record(conn, r) for r in rows]
+    return _model_records(conn, list(rows))
 
 
 def archive_version(ctx: Context, name: str, version: int, *, reason: str | None) -> None:

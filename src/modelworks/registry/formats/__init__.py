@@ -26,11 +26,15 @@ __all__ = [
 ]
 
 FORMATS: dict[str, str] = {
+    "lightgbm": ".lightgbm:LightGBMFormat",
+    "xgboost": ".xgboost:XGBoostFormat",
+    "onnx": ".onnx:OnnxFormat",
     "sklearn": ".sklearn:SklearnFormat",
     "pickle": ".pickle:PickleFormat",
 }
 # Tried in this order by ``detect_format``; pickle is the opt-in fallback, never detected.
-_SAFE_ORDER = ("sklearn",)
+# Native formats come before sklearn: LGBMClassifier and XGBClassifier are sklearn estimators.
+_SAFE_ORDER = ("lightgbm", "xgboost", "onnx", "sklearn")
 
 
 @cache
@@ -68,7 +72,11 @@ def detect_format(model: Any, *, allow_pickle: bool) -> ModelFormat:
             fmt = get_format(name)
         except InvalidInput:  # library not installed: a model of its kind cannot exist here
             continue
-        if fmt.can_save(model):
+        try:
+            fits = fmt.can_save(model)
+        except ImportError:  # same: an optional library missing or broken
+            continue
+        if fits:
             return fmt
     if allow_pickle:
         return get_format("pickle")
