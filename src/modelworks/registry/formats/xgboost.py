@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Collection
-from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -83,7 +82,10 @@ class XGBoostFormat:
     executes_code_on_load = False
 
     def library_version(self) -> str:
-        return metadata.version(self.library)
+        # The module's own version: the distribution may be "xgboost" or "xgboost-cpu".
+        import xgboost
+
+        return str(xgboost.__version__)
 
     def can_save(self, model: Any) -> bool:
         xgb = sys.modules.get("xgboost")  # an XGBoost model cannot exist before its import
