@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import IntegrityError, InvalidInput
+from ._imports import require
 
 __all__ = ["LightGBMFormat", "LightGBMPredictor"]
 
@@ -24,14 +25,7 @@ _NAME = "lightgbm"
 
 
 def _lgb() -> Any:
-    try:
-        import lightgbm
-    except ImportError as exc:
-        raise InvalidInput(
-            f"model format {_NAME!r} needs lightgbm: pip install 'modelworks[lightgbm]'",
-            field="format",
-        ) from exc
-    return lightgbm
+    return require("lightgbm", format_name=_NAME, extra="lightgbm")
 
 
 class LightGBMPredictor:

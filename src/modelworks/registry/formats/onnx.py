@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import IntegrityError, InvalidInput
+from ._imports import require
 
 __all__ = ["OnnxFormat", "OnnxPredictor"]
 
@@ -97,13 +98,7 @@ class OnnxFormat:
         trusted_types: Collection[str] = (),  # a graph of ONNX operators, no Python types
         allow_pickle: bool = False,
     ) -> Any:
-        try:
-            import onnxruntime
-        except ImportError as exc:
-            raise InvalidInput(
-                f"model format {_NAME!r} needs onnxruntime: pip install 'modelworks[onnx]'",
-                field="format",
-            ) from exc
+        onnxruntime = require("onnxruntime", format_name=_NAME, extra="onnx")
         try:
             session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own pybind11 exception types

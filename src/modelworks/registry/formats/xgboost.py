@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import IntegrityError, InvalidInput
+from ._imports import require
 
 __all__ = ["XGBoostFormat", "XGBoostPredictor"]
 
@@ -23,14 +24,7 @@ _NAME = "xgboost"
 
 
 def _xgb() -> Any:
-    try:
-        import xgboost
-    except ImportError as exc:
-        raise InvalidInput(
-            f"model format {_NAME!r} needs xgboost: pip install 'modelworks[xgboost]'",
-            field="format",
-        ) from exc
-    return xgboost
+    return require("xgboost", format_name=_NAME, extra="xgboost")
 
 
 class XGBoostPredictor:
