@@ -5,6 +5,15 @@ from __future__ import annotations
 from ._types import UTCDateTime, metadata, utcnow
 from .audit import audit_events, audit_head
 from .data import dataset_versions, datasets
+from .governance import (
+    approvals,
+    dataset_column_tags,
+    model_card_fields,
+    pii_findings,
+    policies,
+    policy_evaluations,
+    validation_reports,
+)
 from .lineage import lineage_edges
 from .registry import (
     alias_history,
@@ -19,8 +28,10 @@ from .workspace import role_bindings, workspace_info
 __all__ = [
     "UTCDateTime",
     "alias_history",
+    "approvals",
     "audit_events",
     "audit_head",
+    "dataset_column_tags",
     "dataset_versions",
     "datasets",
     "experiments",
@@ -29,14 +40,19 @@ __all__ = [
     "metadata",
     "metrics",
     "model_aliases",
+    "model_card_fields",
     "model_tags",
     "model_versions",
     "params",
+    "pii_findings",
+    "policies",
+    "policy_evaluations",
     "registered_models",
     "role_bindings",
     "run_artifacts",
     "runs",
     "tags",
     "utcnow",
+    "validation_reports",
     "workspace_info",
 ]

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.expression import false
 
 from ._types import UTCDateTime, metadata
 
@@ -30,6 +32,12 @@ registered_models = Table(
     Column("risk_tier", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", String(256), nullable=False),
+    # the model inventory a model-risk team keeps (governance fills and reads these)
+    Column("business_purpose", Text, nullable=True),
+    Column("lifecycle_status", String(32), nullable=False, server_default="development"),
+    Column("validation_status", String(32), nullable=False, server_default="not_validated"),
+    Column("next_review_date", Date, nullable=True),
+    Column("vendor", Boolean, nullable=False, server_default=false()),
 )
 
 model_tags = Table(
