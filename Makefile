@@ -41,6 +41,7 @@ bench-peers: $(PEERS)/.installed
 
 bench: $(STAMP) bench-peers
 	$(PY) benchmarks/tracking.py
+	$(PY) benchmarks/registry.py
 
 clean:
 	rm -rf $(VENV) $(PEERS) .modelworks-demo
