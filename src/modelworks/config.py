@@ -9,7 +9,7 @@ import getpass
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_WORKSPACE", "Settings", "WorkspaceLocation", "redact", "resolve_location"]
@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     artifacts: str | None = Field(None, description="Artifact root: a folder or fsspec URL.")
     user: str | None = Field(None, description="The acting identity stamped on audit events.")
     test_postgres_url: str | None = Field(None, description="PostgreSQL URL for the test suite.")
+    # Secrets for pseudonymisation; never written to the workspace (see governance/pseudonyms).
+    pseudonym_key: SecretStr | None = Field(
+        None, description="Active pseudonym key as KEY_ID:SECRET (hex or base64, 32+ bytes).")
+    pseudonym_key_file: str | None = Field(
+        None, description='JSON/YAML key file {"active": ID, "keys": {ID: SECRET}}.')
 
     def actor(self, explicit: str | None = None) -> str:
         """The acting identity: argument, then MODELWORKS_USER, then the OS user."""

@@ -35,6 +35,12 @@ from .tracking.search import search_runs
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .governance.approvals import Decision
+    from .governance.evaluation import PolicyEvaluation
+    from .governance.pii import PiiFinding, PiiScan
+    from .governance.policies import Policy
+    from .governance.roles import RoleBinding
+    from .governance.validation import ValidationReport
     from .registry import AliasMove, LoadedModel, ModelVersion, RegisteredModel
     from .registry.records import ModelTrace
 
@@ -231,6 +237,50 @@ class Workspace:
         dv = name if isinstance(name, DatasetVersion) else self.get_dataset(name, version)
         return _data().load_dataset(self.ctx, dv)
 
+    # -- data protection (needs the ``pii`` extra for scans) ------------------------------
+
+    def scan_dataset(self, name: str, version: int | None = None, *, sample_rows: int = 10_000,
+                     seed: int = 0) -> PiiScan:
+        """Find direct identifiers (emails, phones, national ids, cards, ...); recorded."""
+        from .governance.pii import scan_dataset
+
+        return scan_dataset(self.ctx, name, version, sample_rows=sample_rows, seed=seed)
+
+    def pii_findings(self, name: str, version: int | None = None) -> list[PiiFinding]:
+        """The findings of the last scan of a dataset version."""
+        from .governance.pii import pii_findings
+
+        with self.db.read() as conn:
+            return pii_findings(conn, name, version)
+
+    def pseudonymize_dataset(self, name: str, version: int | None = None, *,
+                             columns: Sequence[str] | str, purpose: str = "analytics",
+                             key_id: str | None = None) -> DatasetVersion:
+        """A new version with ``columns`` replaced by keyed HMAC tokens (key from settings)."""
+        from .governance.pseudonyms import pseudonymize
+
+        return pseudonymize(self.ctx, name, version, columns=columns, purpose=purpose,
+                            key_id=key_id, keys=self.settings)
+
+    def tag_columns(self, name: str, columns: Sequence[str] | str, tag: str = "sensitive"
+                    ) -> dict[str, list[str]]:
+        """Tag a dataset's columns (every version); returns ``{column: [tags]}``."""
+        from .governance.column_tags import tag_columns
+
+        return tag_columns(self.ctx, name, columns, tag)
+
+    def untag_columns(self, name: str, columns: Sequence[str] | str, tag: str = "sensitive"
+                      ) -> dict[str, list[str]]:
+        from .governance.column_tags import untag_columns
+
+        return untag_columns(self.ctx, name, columns, tag)
+
+    def column_tags(self, name: str) -> dict[str, list[str]]:
+        from .governance.column_tags import column_tags
+
+        with self.db.read() as conn:
+            return column_tags(conn, name)
+
     # -- model registry -----------------------------------------------------------------
 
     def register_model(
@@ -283,12 +333,14 @@ class Workspace:
     def set_alias(self, name: str, alias: str, version: int, *, reason: str | None = None,
                   force: bool = False) -> ModelVersion:
         """Point ``alias`` at ``version`` (audited, with history)."""
+        from .governance import gate  # noqa: F401  (registers the promotion gate)
         from .registry import aliases
 
         return aliases.set_alias(self.ctx, name, alias, version, reason=reason, force=force)
 
     def delete_alias(self, name: str, alias: str, *, reason: str | None = None,
                      force: bool = False) -> None:
+        from .governance import gate  # noqa: F401  (registers the promotion gate)
         from .registry import aliases
 
         aliases.delete_alias(self.ctx, name, alias, reason=reason, force=force)
@@ -323,6 +375,141 @@ class Workspace:
             events = audit.list_events(conn, entity_type="model_version", entity_id=entity)
         return ModelTrace(uri=uri, version=version, graph=graph, alias_moves=moves,
                           audit=list(reversed(events)))
+
+    # -- governance: policies, approvals, roles, inventory, model cards ----------------
+
+    def apply_policy(self, source: str | os.PathLike[str]) -> Policy:
+        """Apply a policy file (or ``builtin:high-risk``...); versioned and audited; admins."""
+        from .governance.policies import apply_policy
+
+        return apply_policy(self.ctx, source if isinstance(source, str) else Path(source))
+
+    def policies(self) -> list[Policy]:
+        """The current version of every policy."""
+        from .governance.policies import current_policies
+
+        with self.db.read() as conn:
+            return [p for _, p in current_policies(conn)]
+
+    def get_policy(self, name: str, version: int | None = None) -> Policy:
+        from .governance.policies import get_policy
+
+        with self.db.read() as conn:
+            return get_policy(conn, name, version)
+
+    def evaluate_policy(self, uri: str) -> PolicyEvaluation:
+        """Evaluate the current policies on a version: per-rule outcomes; stored, audited."""
+        from .governance.evaluation import evaluate
+
+        return evaluate(self.ctx, uri)
+
+    def policy_evaluations(self, uri: str) -> list[PolicyEvaluation]:
+        from .governance.evaluation import evaluations_of
+
+        version = self.resolve_model(uri)
+        with self.db.read() as conn:
+            return evaluations_of(conn, version.name, version.version)
+
+    def approve(self, uri: str, *, reason: str) -> Decision:
+        """Approve a version as a validator (never one you trained or registered)."""
+        from .governance.approvals import decide
+
+        return decide(self.ctx, uri, "approved", reason=reason)
+
+    def reject(self, uri: str, *, reason: str) -> Decision:
+        """Reject a version: promotion is blocked until a new approval."""
+        from .governance.approvals import decide
+
+        return decide(self.ctx, uri, "rejected", reason=reason)
+
+    def decisions(self, uri: str) -> list[Decision]:
+        from .governance.approvals import decisions_of
+
+        version = self.resolve_model(uri)
+        with self.db.read() as conn:
+            return decisions_of(conn, version.name, version.version)
+
+    def grant_role(self, user: str, role: str) -> RoleBinding:
+        from .governance.roles import grant_role
+
+        return grant_role(self.ctx, user, role)
+
+    def revoke_role(self, user: str, role: str) -> None:
+        from .governance.roles import revoke_role
+
+        revoke_role(self.ctx, user, role)
+
+    def roles(self, user: str | None = None) -> list[RoleBinding]:
+        from .governance.roles import list_roles
+
+        with self.db.read() as conn:
+            return list_roles(conn, user)
+
+    def update_model(self, name: str, *, description: str | None = None,
+                     owner: str | None = None, risk_tier: str | None = None,
+                     business_purpose: str | None = None, lifecycle_status: str | None = None,
+                     vendor: bool | None = None) -> RegisteredModel:
+        """Change a model's inventory fields (audited)."""
+        from .governance.inventory import update_model
+
+        update_model(self.ctx, name, description=description, owner=owner,
+                     risk_tier=risk_tier, business_purpose=business_purpose,
+                     lifecycle_status=lifecycle_status, vendor=vendor)
+        return self.get_model(name)
+
+    def inventory(self) -> list[dict[str, Any]]:
+        """Every version of every model (archived included) with its governance state."""
+        from .governance.inventory import inventory_rows
+
+        with self.db.read() as conn:
+            return inventory_rows(conn)
+
+    def update_model_card(self, name: str, version: int | None = None, **fields: str
+                          ) -> dict[str, str]:
+        """Write the card fields only a person can (intended_use, limitations, ...)."""
+        from .governance.cards import update_model_card
+
+        return update_model_card(self.ctx, name, version, **fields)
+
+    def model_card(self, name: str, version: int, *, format: str = "json"
+                   ) -> str | dict[str, Any]:
+        """The version's model card from the record: ``json`` (a dict), ``md`` or ``html``."""
+        from .governance.cards import build_card, render_card
+
+        if format not in ("json", "md", "html"):
+            raise InvalidInput("format must be html, md or json", field="format")
+        with self.db.read() as conn:
+            card = build_card(conn, name, version)
+        return card if format == "json" else render_card(card, format)
+
+    # -- validation reports -------------------------------------------------------------
+
+    def validate(
+        self, uri: str, *, data: pd.DataFrame | str | os.PathLike[str] | DatasetVersion,
+        label: str, sensitive_features: Sequence[str] = (), task: str | None = None,
+        n_bootstrap: int = 200, explain_sample: int = 1000, seed: int = 0,
+        allow_pickle: bool = False,
+    ) -> ValidationReport:
+        """Validate a version on labelled data: metrics with intervals, fairness,
+        explanations, a comparison with ``production`` and a held-out check; stored, audited."""
+        from .governance.validation import validate
+
+        return validate(self.ctx, uri, data=data, label=label,
+                        sensitive_features=sensitive_features, task=task,
+                        n_bootstrap=n_bootstrap, explain_sample=explain_sample, seed=seed,
+                        allow_pickle=allow_pickle)
+
+    def validation_reports(self, uri: str) -> list[ValidationReport]:
+        """A version's validation reports, newest first."""
+        from .governance.validation import list_validation_reports
+
+        return list_validation_reports(self.ctx, uri)
+
+    def get_validation_report(self, report_id: str) -> ValidationReport:
+        """A validation report with its HTML page (``report.html()``, ``report.save(path)``)."""
+        from .governance.validation import get_validation_report
+
+        return get_validation_report(self.ctx, report_id)
 
     # -- audit and lineage --------------------------------------------------------------
 

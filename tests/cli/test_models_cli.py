@@ -123,11 +123,11 @@ def test_alias_set_needs_reason(folder: Path) -> None:
     assert result.exit_code == 2
 
 
-def test_protected_alias_needs_force(folder: Path) -> None:
+def test_protected_alias_goes_through_the_gate_or_force(folder: Path) -> None:
     refused = cli(folder, "models", "alias", "set", "churn-lr", "production", "1",
                   "--reason", "ship it")
     assert refused.exit_code == 1
-    assert refused.stderr.startswith("error: ") and "protected" in refused.stderr
+    assert refused.stderr.startswith("error: ") and "no policy applies" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "Traceback" not in refused.output
     forced = cli(folder, "models", "alias", "set", "churn-lr", "production", "1",

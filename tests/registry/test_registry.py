@@ -69,7 +69,7 @@ def test_aliases_history_and_protection(workspace: mw.Workspace, data: tuple) ->
     history = workspace.alias_history("m", "staging")
     assert [(h.version, h.previous_version, h.reason) for h in history] == [
         (1, None, "first candidate"), (2, 1, "better")]
-    with pytest.raises(mw.PermissionDenied, match="protected"):
+    with pytest.raises(mw.PolicyViolation, match="no policy applies"):
         workspace.set_alias("m", "production", 2, reason="ship it")
     with pytest.raises(mw.InvalidInput, match="reason"):
         workspace.set_alias("m", "production", 2, force=True)

@@ -21,6 +21,7 @@ from . import (
     GlobalOptions,
     audit_cmds,
     data_cmds,
+    governance_cmds,
     models_cmds,
     quickstart_cmd,
     trace_cmd,
@@ -130,8 +131,8 @@ def _global_options(
     ctx.obj = GlobalOptions(workspace=workspace, artifacts=artifacts, user=user)
 
 
-for _module in (workspace_cmds, tracking_cmds, data_cmds, models_cmds, trace_cmd, audit_cmds,
-                quickstart_cmd):
+for _module in (workspace_cmds, tracking_cmds, data_cmds, models_cmds, governance_cmds,
+                trace_cmd, audit_cmds, quickstart_cmd):
     _module.register(app)
 
 

@@ -72,11 +72,15 @@ def list_models(
     if json_:
         print_json(found)
         return
-    t = table("name", "risk tier", "latest", "aliases", "owner", title=f"models ({len(found)})",
-              options={"latest": {"justify": "right"}})
+    t = table("name", "risk tier", "latest", "aliases", "owner", "validation", "next review",
+              title=f"models ({len(found)})", options={"latest": {"justify": "right"}})
     for model in found:
+        review = model.next_review_date.isoformat() if model.next_review_date else "—"
         t.add_row(cell(model.name), cell(model.risk_tier), cell(model.latest_version),
-                  cell(_aliases(model.aliases)), cell(model.owner))
+                  cell(_aliases(model.aliases)), cell(model.owner),
+                  cell(model.validation_status),
+                  Text(f"{review} OVERDUE", style="bold red") if model.review_overdue
+                  else cell(review))
     console().print(t)
 
 

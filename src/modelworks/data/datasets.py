@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,13 @@ def log_dataset(
     *,
     name: str,
     source: str | None = None,
+    on_logged: Callable[[Connection, DatasetVersion], None] | None = None,
 ) -> DatasetVersion:
+    """Record ``data`` as the dataset's next version, or return the equal one recorded.
+
+    ``on_logged(conn, version)`` runs in the transaction that records (or finds) the version,
+    for a caller whose own records must exist exactly when the version does.
+    """
     validate_name(name, field="name")
     df, path = _read(data)
     if df.columns.duplicated().any():
@@ -109,6 +116,9 @@ def log_dataset(
     with ctx.db.read() as conn:
         found = _existing(conn, name, digest)
     if found is not None:
+        if on_logged is not None:
+            existing, then = found, on_logged
+            return ctx.db.write_retrying(lambda conn: _then(conn, existing, then))
         return found
     ref = ctx.artifacts.put_bytes(_snapshot(df))  # bytes before the record that points at them
     profile = profile_frame(df).model_dump(mode="json")
@@ -117,7 +127,7 @@ def log_dataset(
     def work(conn: Connection) -> DatasetVersion:
         found = _existing(conn, name, digest)
         if found is not None:
-            return found
+            return _then(conn, found, on_logged)
         ds_id = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
         if ds_id is None:
             ds_id = conn.execute(
@@ -175,11 +185,18 @@ def log_dataset(
             },
         )
         row = conn.execute(_version_query().where(dataset_versions.c.id == vid)).first()
-        return _record(row)
+        return _then(conn, _record(row), on_logged)
 
     # Another process may create the dataset or take this version number first: the
     # transaction then reruns and finds its row.
     return ctx.db.write_retrying(work)
+
+
+def _then(conn: Connection, version: DatasetVersion,
+          on_logged: Callable[[Connection, DatasetVersion], None] | None) -> DatasetVersion:
+    if on_logged is not None:
+        on_logged(conn, version)
+    return version
 
 
 def parse_dataset_ref(ref: str) -> tuple[str, int | None]:

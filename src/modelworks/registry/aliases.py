@@ -13,7 +13,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from .. import audit
 from ..context import Context
-from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyViolation
 from ..store.tables import alias_history, model_aliases, registered_models, role_bindings, utcnow
 from .models import get_version
 from .records import AliasMove, ModelVersion
@@ -22,10 +22,12 @@ from .uri import validate_alias, validate_model_name
 __all__ = [
     "PROTECTED_ALIASES",
     "PromotionCheck",
+    "PromotionRefusal",
     "alias_history_of",
     "delete_alias",
     "moves_touching",
     "promotion_checks",
+    "promotion_refusals",
     "set_alias",
 ]
 
@@ -35,6 +37,9 @@ PROTECTED_ALIASES = frozenset({"production"})
 # PolicyViolation to refuse. Later services append to this list at import.
 PromotionCheck = Callable[[Connection, Context, ModelVersion, str], None]
 promotion_checks: list[PromotionCheck] = []
+# Called after a refused move rolled back, to put the refusal on the record.
+PromotionRefusal = Callable[[Context, ModelVersion, str, PolicyViolation], None]
+promotion_refusals: list[PromotionRefusal] = []
 
 
 def _is_admin(conn: Connection, actor: str) -> bool:
@@ -64,6 +69,18 @@ def set_alias(
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InvalidInput(f"version must be a positive integer, got {version!r}",
                            field="version")
+    try:
+        return _set_alias(ctx, name, alias, version, reason=reason, force=force)
+    except PolicyViolation as exc:
+        target = getattr(exc, "target", None)
+        if isinstance(target, ModelVersion):
+            for hook in promotion_refusals:
+                hook(ctx, target, alias, exc)
+        raise
+
+
+def _set_alias(ctx: Context, name: str, alias: str, version: int, *, reason: str | None,
+               force: bool) -> ModelVersion:
     with ctx.db.write() as conn:
         target = get_version(conn, name, version)
         if target.status == "archived":
@@ -86,7 +103,18 @@ def set_alias(
                      entity_type="model", entity_id=name, reason=reason, payload={
                          "alias": alias, "version": version, "previous_version": previous,
                          "forced": forced})
+        if forced:
+            _break_glass(ctx, conn, target, alias, reason)
         return get_version(conn, name, version)
+
+
+def _break_glass(ctx: Context, conn: Connection, target: ModelVersion, alias: str,
+                 reason: str | None) -> None:
+    """A forced move of a protected alias: its own audit event, shown in the model card."""
+    audit.append(ctx.db, conn, actor=ctx.actor, action="model_alias.break_glass",
+                 entity_type="model_version", entity_id=f"{target.name}/{target.version}",
+                 reason=reason, payload={"alias": alias,
+                                         "checks_bypassed": len(promotion_checks)})
 
 
 def _check_protected(conn: Connection, ctx: Context, target: ModelVersion, alias: str, *,
@@ -94,7 +122,11 @@ def _check_protected(conn: Connection, ctx: Context, target: ModelVersion, alias
     """Run the promotion checks; with none registered, demand an admin's forced move."""
     if promotion_checks and not force:
         for check in promotion_checks:
-            check(conn, ctx, target, alias)
+            try:
+                check(conn, ctx, target, alias)
+            except PolicyViolation as exc:
+                exc.target = target  # type: ignore[attr-defined]  # for the refusal hooks
+                raise
         return False
     if not force:
         raise PermissionDenied(
@@ -128,6 +160,8 @@ def delete_alias(ctx: Context, name: str, alias: str, *, reason: str | None,
         audit.append(ctx.db, conn, actor=ctx.actor, action="model_alias.deleted",
                      entity_type="model", entity_id=name, reason=reason,
                      payload={"alias": alias, "previous_version": previous, "forced": forced})
+        if forced:
+            _break_glass(ctx, conn, target, alias, reason)
 
 
 def alias_history_of(conn: Connection, name: str, alias: str) -> list[AliasMove]:

@@ -36,6 +36,7 @@ __all__ = [
     "list_versions",
     "record_version",
     "resolve",
+    "version_id",
 ]
 
 _TIERS = ("low", "medium", "high")
@@ -181,7 +182,9 @@ def _model_records(conn: Connection, rows: list[Any]) -> list[RegisteredModel]:
     return [RegisteredModel(
         name=r.name, description=r.description, owner=r.owner, risk_tier=r.risk_tier,
         tags=tags[r.id], aliases=aliases[r.id], latest_version=latest.get(r.id),
-        created_at=r.created_at, created_by=r.created_by) for r in rows]
+        created_at=r.created_at, created_by=r.created_by, business_purpose=r.business_purpose,
+        lifecycle_status=r.lifecycle_status, validation_status=r.validation_status,
+        next_review_date=r.next_review_date, vendor=r.vendor) for r in rows]
 
 
 def get_model(conn: Connection, name: str) -> RegisteredModel:
@@ -226,3 +229,14 @@ def archive_version(ctx: Context, name: str, version: int, *, reason: str | None
         audit.append(ctx.db, conn, actor=ctx.actor, action="model_version.archived",
                      entity_type="model_version", entity_id=f"{name}/{version}",
                      reason=reason)
+
+
+def version_id(conn: Connection, name: str, version: int) -> int:
+    """The row id of a version, for records that hang off it (reports, approvals)."""
+    found = conn.execute(select(model_versions.c.id).join(
+        registered_models, registered_models.c.id == model_versions.c.model_id).where(
+        registered_models.c.name == name, model_versions.c.version == version)).scalar()
+    if found is None:
+        get_version(conn, name, version)  # raises NotFound naming the model or the version
+        raise NotFound(f"no version {version} of model {name!r}")
+    return int(found)

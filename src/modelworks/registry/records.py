@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from ..audit import AuditEvent
 from ..lineage import LineageGraph
@@ -30,6 +30,17 @@ class RegisteredModel(BaseModel):
     latest_version: int | None
     created_at: datetime
     created_by: str
+    business_purpose: str | None = None
+    lifecycle_status: str = "development"
+    validation_status: str = "not_validated"
+    next_review_date: date | None = None
+    vendor: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def review_overdue(self) -> bool:
+        """True when the periodic review date has passed (blocks new promotions)."""
+        return self.next_review_date is not None and self.next_review_date < date.today()
 
 
 class ModelVersion(BaseModel):
