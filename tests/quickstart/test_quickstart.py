@@ -297,3 +297,25 @@ def test_every_quickstart_model_registers_and_loads_safely(tmp_path: Path) -> No
         assert list(loaded.predict(split.x_holdout.head(20))) == list(
             model.predict(split.x_holdout.head(20)))
     ws.close()
+
+
+def test_winner_is_validated_approved_promoted_and_carded(quickstart: Quickstart) -> None:
+    directory, first, second, out = quickstart
+    with mw.Workspace(directory) as ws:
+        assert first.production is not None and second.production == second.model_version
+        for summary in (first, second):
+            (report,) = ws.validation_reports(summary.model_version)
+            assert report.held_out and "roc_auc" in report.metrics
+            decisions = ws.decisions(summary.model_version)
+            assert [(d.decision, d.actor) for d in decisions] == [
+                ("approved", "model-risk-validator")]
+            assert ws.policy_evaluations(summary.model_version)[0].passed
+        assert [p.name for p in ws.policies()] == ["high-risk"]
+        assert ws.get_model("claims-triage").lifecycle_status == "production"
+        moves = ws.alias_history("claims-triage", "production")
+        assert [(m.version, m.forced) for m in moves] == [(1, False), (2, False)]
+        assert ws.verify_audit().ok
+    card = second.model_card.read_text()
+    assert card.startswith("<!DOCTYPE html>") and "Flag incoming insurance claims" in card
+    assert "model-risk-validator" in card
+    assert "promoted" in out and "model card" in out

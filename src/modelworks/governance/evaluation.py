@@ -147,7 +147,11 @@ def _check(rule: Rule, facts: _Facts) -> RuleOutcome:
     if kind == "fairness":
         f = rule.fairness
         assert f is not None
-        text = f"{f.metric} for {f.feature} within [{f.min}, {f.max}]"
+        limits = " and ".join(x for x in (
+            f">= {f.min:g}" if f.min is not None else "",
+            f"<= {f.max:g}" if f.max is not None else "") if x)
+        text = f"{f.metric} for {'every sensitive feature' if f.feature == '*' else f.feature}" \
+               f" {limits}"
         if facts.report is None:
             return RuleOutcome(rule=text, passed=False, reason="no validation report")
         features = list(facts.summary.get("fairness") or {}) if f.feature == "*" \

@@ -45,11 +45,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound, PolicyViolation
 from ..records import RunRecord
 from ..tracking.active_run import ActiveRun
 from ..workspace import Workspace
-from .claims_data import FEATURE_COLUMNS, LABEL_COLUMN, generate_claims
+from .claims_data import FEATURE_COLUMNS, LABEL_COLUMN, SENSITIVE_COLUMNS, generate_claims
 
 __all__ = [
     "EXPERIMENT",
@@ -66,6 +66,20 @@ HOLDOUT_DATASET = "claims-holdout"
 RUN_TAGS = {"team": "risk", "stage": "baseline"}
 REGISTERED_MODEL = "claims-triage"
 CANDIDATE_ALIAS = "staging"
+PRODUCTION_ALIAS = "production"
+POLICY = "builtin:high-risk"
+VALIDATOR = "model-risk-validator"  # a second, declared actor: the independent reviewer
+CARD_TEXT = {
+    "intended_use": "Flag incoming insurance claims for manual review so reviewers see the "
+                    "riskiest claims first. Decision support: a person decides every claim.",
+    "out_of_scope_uses": "Denying or paying a claim automatically; fraud prosecution; any "
+                         "use on populations other than the insurer's own claims.",
+    "limitations": "Trained on synthetic claims; scores are not calibrated for other "
+                   "insurers, products or years.",
+    "ethical_considerations": "Sex and age band are not features, but proxies may remain: "
+                              "the validation report measures parity across both.",
+    "caveats": "Re-validate when claim mix or procedure codes change.",
+}
 HOLDOUT_FRACTION = 0.25
 MIN_ROWS = 200  # below this a stratified holdout has too few positives to score
 
@@ -89,6 +103,8 @@ class QuickstartSummary(BaseModel):
     best_roc_auc: float
     dataset_versions: list[str]  # "name:version"
     model_version: str  # models:/NAME/VERSION of the registered winner
+    production: str | None  # the version holding production (None: the gate refused)
+    model_card: Path  # the winner's model card (HTML)
     seconds: float
 
 
@@ -320,6 +336,7 @@ def run_quickstart(
                       f"as [bold]@{CANDIDATE_ALIAS}[/]; its trace:")
         console.print(escape(ws.trace(f"models:/{REGISTERED_MODEL}@{CANDIDATE_ALIAS}")
                              .render_tree()), highlight=False)
+        card_path = _govern(ws, mv, holdout_v, directory, console)
         console.print(_look_further(directory, best.id))
         return QuickstartSummary(
             workspace=ws.location.folder or directory,
@@ -330,8 +347,59 @@ def run_quickstart(
             best_roc_auc=best.metrics["roc_auc"],
             dataset_versions=[f"{v.name}:{v.version}" for v in (train_v, holdout_v)],
             model_version=mv.uri,
+            production=_holder(ws, REGISTERED_MODEL, PRODUCTION_ALIAS),
+            model_card=card_path,
             seconds=time.perf_counter() - started,
         )
+
+
+def _govern(ws: Workspace, mv: Any, holdout: Any, directory: Path, console: Console) -> Path:
+    """Validate, apply a shipped policy, approve as a second user, promote, write the card."""
+    with console.status("validating on the holdout (metrics, fairness, explanations)..."):
+        report = ws.validate(mv.uri, data=holdout, label=LABEL_COLUMN,
+                             sensitive_features=list(SENSITIVE_COLUMNS))
+    reports = directory / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    report_path = reports / f"validation-{mv.name}-v{mv.version}.html"
+    report.save(report_path)
+    auc = report.metrics["roc_auc"]
+    console.print(f"validated  [cyan]{mv.uri}[/]: roc_auc {auc.value:.3f} "
+                  f"[{auc.low:.3f}, {auc.high:.3f}], held out: {report.held_out}; "
+                  f"report {escape(str(report_path))}")
+    ws.update_model(mv.name, business_purpose="Prioritise claims for manual review")
+    ws.update_model_card(mv.name, **CARD_TEXT)
+    policy = ws.apply_policy(POLICY)
+    console.print(f"policy     [cyan]{policy.name}[/] v{policy.version} "
+                  f"({len(policy.spec.rules)} rules) applied by {escape(ws.actor)}")
+    ws.grant_role(VALIDATOR, "validator")
+    with Workspace(ws.location.db_url, artifacts=ws.location.artifacts,
+                   user=VALIDATOR) as reviewer:
+        reviewer.approve(mv.uri, reason="validation report reviewed: metrics, fairness and "
+                                        "explanations within policy")
+    console.print(f"approved   by [cyan]{VALIDATOR}[/] (validator, not the author)")
+    try:
+        ws.set_alias(mv.name, PRODUCTION_ALIAS, mv.version,
+                     reason=f"passed policy {policy.name} v{policy.version}, approved")
+    except PolicyViolation as refused:  # other seeds and sizes can miss a threshold: say so
+        console.print(f"[bold red]refused[/]    {escape(str(refused))}")
+    else:
+        evaluation = ws.policy_evaluations(mv.uri)[0]
+        rules = sum(len(o.rules) for o in evaluation.outcomes)
+        console.print(f"promoted   [cyan]{mv.name}@{PRODUCTION_ALIAS}[/] -> version "
+                      f"{mv.version}: the gate evaluated {rules} rules, all passed")
+    card_path = reports / f"model-card-{mv.name}-v{mv.version}.html"
+    card = ws.model_card(mv.name, mv.version, format="html")
+    assert isinstance(card, str)
+    card_path.write_text(card, encoding="utf-8")
+    console.print(f"model card {escape(str(card_path))}")
+    return card_path
+
+
+def _holder(ws: Workspace, name: str, alias: str) -> str | None:
+    try:
+        return ws.resolve_model(f"models:/{name}@{alias}").uri
+    except NotFound:
+        return None
 
 
 def _results_table(ranked: list[RunRecord]) -> Table:
@@ -359,6 +427,11 @@ def _look_further(directory: Path, best_id: str) -> Panel:
         (f"{cmd} datasets show {TRAIN_DATASET}", "versions, schema and profile"),
         (f"{cmd} models show {REGISTERED_MODEL}@{CANDIDATE_ALIAS}",
          "the registered winner: format, sha256, signature"),
+        (f"{cmd} policy evaluate {REGISTERED_MODEL}@{PRODUCTION_ALIAS}",
+         "each policy rule, its outcome and why"),
+        (f"{cmd} models card {REGISTERED_MODEL}@{PRODUCTION_ALIAS}",
+         "the model card, from the record"),
+        (f"{cmd} models inventory --format csv", "the model inventory"),
         (f"{cmd} audit log", "every change, who made it and when"),
         (f"{cmd} audit verify", "check the audit hash chain"),
     ]
