@@ -252,5 +252,5 @@ def test_identifier_features_rule(workspace: mw.Workspace, frames, tmp_path: Pat
     path.write_text("name: ids\nrules:\n  - no_identifier_features: true\n")
     workspace.apply_policy(path)
     outcome = workspace.evaluate_policy(mv.uri).outcomes[0]
-    rule = [r for r in outcome.rules if r.rule.startswith("no flagged")][0]
+    rule = next(r for r in outcome.rules if r.rule.startswith("no flagged"))
     assert not rule.passed and "email" in rule.reason
