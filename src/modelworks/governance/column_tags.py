@@ -71,7 +71,7 @@ def add_tags(conn: Connection, ds_id: int, columns: Iterable[str], tag: str, act
 def tag_columns(ctx: Context, dataset: str, columns: Sequence[str] | str,
                 tag: str = "sensitive") -> dict[str, list[str]]:
     """Tag columns of a dataset (every version); returns the dataset's tags afterwards."""
-    with ctx.db.write() as conn:
+    def work(conn: Connection) -> dict[str, list[str]]:
         ds_id = dataset_id(conn, dataset)
         wanted = _check(columns, tag, _known_columns(conn, ds_id), dataset)
         new = add_tags(conn, ds_id, wanted, tag, ctx.actor)
@@ -80,6 +80,9 @@ def tag_columns(ctx: Context, dataset: str, columns: Sequence[str] | str,
                          entity_type="dataset", entity_id=ds_id,
                          payload={"dataset": dataset, "tag": tag, "columns": new})
         return column_tags(conn, dataset)
+
+    # Two writers tagging the same column at once: the loser reruns and finds the tag.
+    return ctx.db.write_retrying(work)
 
 
 def untag_columns(ctx: Context, dataset: str, columns: Sequence[str] | str,

@@ -11,7 +11,8 @@ tokens for one person: ``str`` (integers as decimals, booleans as ``true``/``fal
 Unicode NFKC, strip, casefold (which lowercases emails); then a phone-like value (digits with
 spaces, dashes, dots, slashes or brackets, an optional leading ``+``, at least 7 digits, not a
 plain decimal number) keeps its digits only, so ``+1 (415) 555-2671`` and ``14155552671`` get
-one token — as do the same card or social security number written with or without spaces.
+one token — as do the same card or social security number, or date, written with or without
+separators. Floats keep their decimal text (``5.0`` is not ``5``).
 
 Keys come from settings only, never from the workspace: ``MODELWORKS_PSEUDONYM_KEY`` as
 ``KEY_ID:SECRET`` and/or ``MODELWORKS_PSEUDONYM_KEY_FILE``, a JSON or YAML file
@@ -63,7 +64,7 @@ TOKEN_VERSION = "pt1"
 TOKEN_BITS = 160
 MIN_KEY_BYTES = 32
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_PHONE_LIKE = re.compile(r"^\+?[\d\s\-./()]+$")
+_PHONE_LIKE = re.compile(r"^[+(]?\d[\d\s\-./()]*$")
 _DECIMAL = re.compile(r"^[+-]?\d+\.\d+$")
 
 
@@ -161,6 +162,9 @@ def load_keys(settings: Settings | None = None) -> PseudonymKeys:
         if not sep:
             raise InvalidInput(f"{setting} must be KEY_ID:SECRET (hex or base64, "
                                f"{MIN_KEY_BYTES}+ bytes)", field=setting)
+        if kid.strip() in ("hex", "base64"):
+            raise InvalidInput(f"{setting} must be KEY_ID:SECRET; the key id is missing",
+                               field=setting)
         kid = check_name(kid.strip(), field=f"{setting} key id")
         value = _decode_secret(secret, key_id=kid, setting=setting)
         if kid in keys and not hmac.compare_digest(keys[kid], value):

@@ -367,7 +367,7 @@ def _govern(ws: Workspace, mv: Any, holdout: Any, directory: Path, console: Cons
                   f"[{auc.low:.3f}, {auc.high:.3f}], held out: {report.held_out}; "
                   f"report {escape(str(report_path))}")
     ws.update_model(mv.name, business_purpose="Prioritise claims for manual review")
-    ws.update_model_card(mv.name, **CARD_TEXT)
+    ws.update_model_card(mv.name, None, **CARD_TEXT)
     policy = ws.apply_policy(POLICY)
     console.print(f"policy     [cyan]{policy.name}[/] v{policy.version} "
                   f"({len(policy.spec.rules)} rules) applied by {escape(ws.actor)}")
