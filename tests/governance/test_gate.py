@@ -185,6 +185,18 @@ def test_gate_refuses_records_and_then_passes(workspace: mw.Workspace, frames,
     assert isinstance(card, dict)
     assert card["governance"]["break_glass"][0]["reason"] == "incident 7: roll back now"
 
+    # taking a model out of service needs an admin and a reason, not the gate
+    with pytest.raises(mw.InvalidInput, match="reason"):
+        workspace.delete_alias("claims", "production")
+    carol = _other(workspace, "carol")
+    try:
+        with pytest.raises(mw.PermissionDenied, match="admin"):
+            carol.delete_alias("claims", "production", reason="mine now")
+    finally:
+        carol.close()
+    workspace.delete_alias("claims", "production", reason="withdrawn pending review")
+    assert workspace.alias_history("claims", "production")[-1].version is None
+
 
 def test_model_card_and_inventory(workspace: mw.Workspace, frames) -> None:
     train, holdout = frames

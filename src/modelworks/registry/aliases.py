@@ -150,8 +150,14 @@ def delete_alias(ctx: Context, name: str, alias: str, *, reason: str | None,
             raise NotFound(f"model {name!r} has no alias {alias!r}")
         forced = False
         if alias in PROTECTED_ALIASES:
-            target = get_version(conn, name, previous)
-            forced = _check_protected(conn, ctx, target, alias, reason=reason, force=force)
+            # Taking a model out of service is no promotion: no gate, but an admin with a
+            # reason (``force`` is accepted and changes nothing).
+            if not reason or not reason.strip():
+                raise InvalidInput(f"deleting protected alias {alias!r} needs a reason",
+                                   field="reason")
+            if not _is_admin(conn, ctx.actor):
+                raise PermissionDenied(f"only a workspace admin may delete protected alias "
+                                       f"{alias!r}; {ctx.actor!r} is not one")
         conn.execute(delete(model_aliases).where(model_aliases.c.model_id == model_id,
                                                  model_aliases.c.alias == alias))
         conn.execute(insert(alias_history).values(
@@ -160,8 +166,6 @@ def delete_alias(ctx: Context, name: str, alias: str, *, reason: str | None,
         audit.append(ctx.db, conn, actor=ctx.actor, action="model_alias.deleted",
                      entity_type="model", entity_id=name, reason=reason,
                      payload={"alias": alias, "previous_version": previous, "forced": forced})
-        if forced:
-            _break_glass(ctx, conn, target, alias, reason)
 
 
 def alias_history_of(conn: Connection, name: str, alias: str) -> list[AliasMove]:
