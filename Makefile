@@ -42,6 +42,7 @@ bench-peers: $(PEERS)/.installed
 bench: $(STAMP) bench-peers
 	$(PY) benchmarks/tracking.py
 	$(PY) benchmarks/registry.py
+	$(PY) benchmarks/validation.py
 
 clean:
 	rm -rf $(VENV) $(PEERS) .modelworks-demo

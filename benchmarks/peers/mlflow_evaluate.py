@@ -2,7 +2,7 @@
 
 Loads the scikit-learn forest the modelworks side trained (a pickle: both venvs have the
 same scikit-learn) and the same hold-out Parquet file, logs the model with
-`mlflow.sklearn.log_model` to a file store in `--workdir` (untimed), then times
+`mlflow.sklearn.log_model` to a SQLite tracking store in `--workdir` (untimed), then times
 `mlflow.models.evaluate(model_uri, data, targets="label", model_type="classifier")` with the
 default evaluator and its default configuration. Whether shap is installed here decides
 whether MLflow's evaluator computes SHAP explanations (it skips them without shap); the JSON
@@ -43,12 +43,15 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, required=True)
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri((args.workdir / "mlruns").resolve().as_uri())
+    mlflow.set_tracking_uri(f"sqlite:///{(args.workdir / 'mlflow.db').resolve()}")
     model = pickle.loads(args.model.read_bytes())  # our own file, written by the same bench
     data = pd.read_parquet(args.data)
-    mlflow.set_experiment("validation-bench")
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model")
+    # artifacts beside the database in the work dir, never in the caller's cwd (./mlruns)
+    exp = mlflow.create_experiment(
+        "validation-bench", artifact_location=(args.workdir / "artifacts").resolve().as_uri())
+    with mlflow.start_run(experiment_id=exp):
+        info = mlflow.sklearn.log_model(model, name="model",
+                                        skops_trusted_types=["sklearn.tree._tree.Tree"])
         log(f"evaluating on {len(data):,} rows ...")
         t0 = time.perf_counter()
         result = mlflow.models.evaluate(info.model_uri, data, targets="label",

@@ -26,6 +26,7 @@ from . import (
     quickstart_cmd,
     trace_cmd,
     tracking_cmds,
+    validate_cmd,
     workspace_cmds,
 )
 
@@ -132,7 +133,7 @@ def _global_options(
 
 
 for _module in (workspace_cmds, tracking_cmds, data_cmds, models_cmds, governance_cmds,
-                trace_cmd, audit_cmds, quickstart_cmd):
+                validate_cmd, trace_cmd, audit_cmds, quickstart_cmd):
     _module.register(app)
 
 

@@ -14,7 +14,7 @@ without both classes, are left out).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,8 @@ __all__ = [
     "bootstrap_counts",
     "classification_metrics",
     "regression_metrics",
+    "resampled_classification",
+    "resampled_regression",
     "weighted_auc",
 ]
 
@@ -125,6 +127,45 @@ def _collect(
     return out
 
 
+def resampled_classification(
+    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, n_classes: int,
+    weights: np.ndarray, *, names: Collection[str] = CLASSIFICATION_METRICS,
+) -> dict[str, np.ndarray]:
+    """The classification metrics of each resample (row of ``weights``), one array each."""
+    labels = range(n_classes)
+    binary = n_classes == 2
+    w = weights
+    total = w.sum(axis=1)
+    eye = np.eye(n_classes, dtype=np.float64)
+    true_1h, pred_1h = eye[y_true], eye[y_pred]
+    out = {"accuracy": (w @ (y_true == y_pred).astype(np.float64)) / total}
+    tp, pp, ap = w @ (true_1h * pred_1h), w @ pred_1h, w @ true_1h  # B x K
+    precision, recall = _ratio(tp, pp), _ratio(tp, ap)
+    f1 = _ratio(2 * tp, pp + ap)
+    if binary:
+        out.update(precision=precision[:, 1], recall=recall[:, 1], f1=f1[:, 1])
+    else:
+        # macro over the labels present in the resample (true or predicted), as sklearn
+        seen = (pp + ap) > 0
+        count = np.maximum(seen.sum(axis=1), 1)
+        out.update(precision=(precision * seen).sum(axis=1) / count,
+                   recall=(recall * seen).sum(axis=1) / count,
+                   f1=(f1 * seen).sum(axis=1) / count)
+    if proba is not None:
+        if "roc_auc" in names:
+            if binary:
+                out["roc_auc"] = weighted_auc(proba[:, 1], y_true == 1, w)
+            else:
+                per_class = [weighted_auc(proba[:, c], y_true == c, w) for c in labels]
+                out["roc_auc"] = np.mean(per_class, axis=0)
+        if "log_loss" in names:
+            p_true = np.clip(proba, _EPS, 1 - _EPS)[np.arange(len(y_true)), y_true]
+            out["log_loss"] = (w @ -np.log(p_true)) / total
+        if binary and "brier" in names:
+            out["brier"] = (w @ (proba[:, 1] - (y_true == 1)) ** 2) / total
+    return {k: v for k, v in out.items() if k in names}
+
+
 def classification_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, classes: list[Any],
     *, n_bootstrap: int, seed: int,
@@ -132,72 +173,51 @@ def classification_metrics(
     """Accuracy, precision, recall, F1, ROC AUC, log loss and (binary) Brier score.
 
     ``y_true`` and ``y_pred`` are class indices into ``classes``; ``proba`` is ``n x K``
-    (columns in ``classes`` order) or ``None``. Binary: precision/recall/F1 of the positive
-    class (``classes[1]``). Multiclass: macro averages over the classes present, one-vs-rest
-    macro ROC AUC, no Brier score.
+    (columns in ``classes`` order) or ``None`` (then no AUC, log loss or Brier score).
+    Binary: precision/recall/F1 of the positive class (``classes[1]``). Multiclass: macro
+    averages over the classes present, one-vs-rest macro ROC AUC, no Brier score. ROC AUC is
+    left out when the data lacks one of the classes.
     """
     from sklearn import metrics as skm
 
-    n, k = len(y_true), len(classes)
-    binary = k == 2
-    correct = (y_true == y_pred).astype(np.float64)
-    point: dict[str, float] = {"accuracy": skm.accuracy_score(y_true, y_pred)}
+    k = len(classes)
     labels = list(range(k))
-    if binary:
-        point["precision"] = skm.precision_score(y_true, y_pred, zero_division=0)
-        point["recall"] = skm.recall_score(y_true, y_pred, zero_division=0)
-        point["f1"] = skm.f1_score(y_true, y_pred, zero_division=0)
-    else:
-        for name, fn in (("precision", skm.precision_score), ("recall", skm.recall_score),
-                         ("f1", skm.f1_score)):
-            point[name] = fn(y_true, y_pred, average="macro", zero_division=0)
-    true_1h = np.eye(k, dtype=np.float64)[y_true]
-    pred_1h = np.eye(k, dtype=np.float64)[y_pred]
-    tp_1h = true_1h * pred_1h
-    p_true = None
+    point: dict[str, float] = {"accuracy": skm.accuracy_score(y_true, y_pred)}
+    average = "binary" if k == 2 else "macro"
+    point["precision"] = skm.precision_score(y_true, y_pred, average=average, zero_division=0)
+    point["recall"] = skm.recall_score(y_true, y_pred, average=average, zero_division=0)
+    point["f1"] = skm.f1_score(y_true, y_pred, average=average, zero_division=0)
     if proba is not None:
-        clipped = np.clip(proba, _EPS, 1 - _EPS)
-        p_true = clipped[np.arange(n), y_true]
-        present = sorted(set(np.unique(y_true)))
-        if len(present) == k:
-            if binary:
-                point["roc_auc"] = skm.roc_auc_score(y_true, proba[:, 1])
-                point["brier"] = skm.brier_score_loss(y_true, proba[:, 1])
-            else:
-                point["roc_auc"] = skm.roc_auc_score(y_true, proba, multi_class="ovr",
-                                                     average="macro", labels=labels)
+        if len(np.unique(y_true)) == k:
+            point["roc_auc"] = (skm.roc_auc_score(y_true, proba[:, 1]) if k == 2 else
+                                skm.roc_auc_score(y_true, proba, multi_class="ovr",
+                                                  average="macro", labels=labels))
         point["log_loss"] = skm.log_loss(y_true, proba, labels=labels)
-    neg_log = -np.log(p_true) if p_true is not None else None
+        if k == 2:
+            point["brier"] = skm.brier_score_loss(y_true, proba[:, 1])
 
     def batch(w: np.ndarray) -> dict[str, np.ndarray]:
-        total = w.sum(axis=1)
-        out = {"accuracy": (w @ correct) / total}
-        tp, pp, ap = w @ tp_1h, w @ pred_1h, w @ true_1h  # B x K
-        precision, recall = _ratio(tp, pp), _ratio(tp, ap)
-        f1 = _ratio(2 * tp, pp + ap)
-        if binary:
-            out.update(precision=precision[:, 1], recall=recall[:, 1], f1=f1[:, 1])
-        else:
-            # macro over the labels present in the resample (true or predicted), as sklearn
-            seen = (pp + ap) > 0
-            count = np.maximum(seen.sum(axis=1), 1)
-            out.update(precision=(precision * seen).sum(axis=1) / count,
-                       recall=(recall * seen).sum(axis=1) / count,
-                       f1=(f1 * seen).sum(axis=1) / count)
-        if proba is not None:
-            if "roc_auc" in point:
-                if binary:
-                    out["roc_auc"] = weighted_auc(proba[:, 1], y_true == 1, w)
-                else:
-                    per_class = [weighted_auc(proba[:, c], y_true == c, w) for c in labels]
-                    out["roc_auc"] = np.mean(per_class, axis=0)
-            assert neg_log is not None
-            out["log_loss"] = (w @ neg_log) / total
-            if "brier" in point:
-                out["brier"] = (w @ (proba[:, 1] - (y_true == 1)) ** 2) / total
-        return out
+        return resampled_classification(y_true, y_pred, proba, k, w, names=point.keys())
 
-    return _collect(point, batch, n, n_bootstrap, seed)
+    return _collect(point, batch, len(y_true), n_bootstrap, seed)
+
+
+def resampled_regression(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray
+                         ) -> dict[str, np.ndarray]:
+    """MAE, RMSE, R² and MAPE of each resample (row of ``weights``)."""
+    y = y_true.astype(np.float64)
+    err = y - y_pred.astype(np.float64)
+    centred = y - y.mean()  # sums of squares about the full mean keep their precision
+    ape = np.abs(err) / np.maximum(np.abs(y), np.finfo(np.float64).eps)
+    w = weights
+    total = w.sum(axis=1)
+    ss_res = w @ err**2
+    mean_c = (w @ centred) / total
+    ss_tot = w @ centred**2 - total * mean_c**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.nan)
+    return {"mae": (w @ np.abs(err)) / total, "rmse": np.sqrt(ss_res / total), "r2": r2,
+            "mape": (w @ ape) / total}
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, *, n_bootstrap: int,
@@ -213,18 +233,5 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, *, n_bootstrap: i
         "r2": skm.r2_score(y, p),
         "mape": skm.mean_absolute_percentage_error(y, p),
     }
-    err = y - p
-    centred = y - y.mean()  # sums of squares about the full mean keep their precision
-    ape = np.abs(err) / np.maximum(np.abs(y), np.finfo(np.float64).eps)
-
-    def batch(w: np.ndarray) -> dict[str, np.ndarray]:
-        total = w.sum(axis=1)
-        ss_res = w @ err**2
-        mean_c = (w @ centred) / total
-        ss_tot = w @ centred**2 - total * mean_c**2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.nan)
-        return {"mae": (w @ np.abs(err)) / total, "rmse": np.sqrt(ss_res / total),
-                "r2": r2, "mape": (w @ ape) / total}
-
-    return _collect(point, batch, len(y), n_bootstrap, seed)
+    return _collect(point, lambda w: resampled_regression(y, p, w), len(y), n_bootstrap,
+                    seed)

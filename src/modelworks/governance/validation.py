@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -260,9 +260,11 @@ def validate(
     ctx: Context, uri: str, *, data: pd.DataFrame | str | os.PathLike[str] | DatasetVersion,
     label: str, sensitive_features: Sequence[str] = (), task: str | None = None,
     n_bootstrap: int = 200, explain_sample: int = 1000, seed: int = 0,
-    allow_pickle: bool = False,
+    allow_pickle: bool = False, progress: Callable[[str], None] | None = None,
 ) -> ValidationReport:
     """Validate the version ``uri`` names on labelled ``data``; store and audit the report.
+
+    ``progress`` is called with the name of each stage as it starts (for a CLI spinner).
 
     Raises:
         InvalidInput: naming the field — an unknown ``label`` or ``sensitive_features``
@@ -276,19 +278,28 @@ def validate(
         sensitive_features = [sensitive_features]
     sensitive = [str(s) for s in sensitive_features]
     parse_model_uri(uri)
+    step = progress or (lambda stage: None)
+    step("reading data")
     frame, data_hash, dataset = _frame(ctx, data)
+    step("loading model")
     loaded = load(ctx, uri, allow_pickle=allow_pickle)
     prepared = prepare(loaded, frame, label=label, sensitive_features=sensitive)
     the_task = infer_task(loaded, prepared.y, task)
+    step("predicting")
     preds = predict(loaded, prepared, the_task)
+    step(f"metrics with {n_bootstrap} bootstrap resamples")
     metrics = _metrics(the_task, preds, n_bootstrap=n_bootstrap, seed=seed)
     calibration, confusion = _curves(preds)
     binary = preds.classes is not None and len(preds.classes) == 2
+    step("fairness")
     fairness = {f.feature: f for f in fairness_report(
         preds.y_true, preds.y_pred, prepared.sensitive, task=the_task, binary=binary)}
+    step("explanations")
     explanation = _explain(loaded, prepared, the_task, seed=seed,
                            sample=min(explain_sample, len(frame)))
+    step(f"comparison with {COMPARED_ALIAS}")
     comparison = _compare(ctx, loaded, prepared, the_task, preds.classes, metrics)
+    step("held-out check")
     with ctx.db.read() as conn:
         held = check_held_out(ctx, conn, run_id=loaded.version.run_id, data=prepared.features,
                               data_hash=data_hash, features=prepared.feature_names)
@@ -303,6 +314,7 @@ def validate(
         held_out=held.held_out, held_out_reason=held.reason, held_out_check=held,
         n_bootstrap=n_bootstrap, seed=seed, report_sha256="", html_sha256="",
         created_at=utcnow(), created_by=ctx.actor)
+    step("writing report")
     from .validation_page import render_report
 
     page = render_report(draft)

@@ -15,8 +15,8 @@ _TEMPLATE = "validation.html.j2"
 _PLOTTED_FEATURES = 15
 
 
-def _plots(report: ValidationReport) -> dict[str, str]:
-    plots: dict[str, str] = {}
+def _plots(report: ValidationReport) -> dict[str, str | None]:
+    plots: dict[str, str | None] = {"calibration": None, "confusion": None, "features": None}
     if report.calibration is not None and report.calibration.mean_predicted:
         plots["calibration"] = calibration_chart(report.calibration.mean_predicted,
                                                  report.calibration.fraction_positive)
