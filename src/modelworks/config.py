@@ -33,6 +33,19 @@ class Settings(BaseSettings):
         None, description="Active pseudonym key as KEY_ID:SECRET (hex or base64, 32+ bytes).")
     pseudonym_key_file: str | None = Field(
         None, description='JSON/YAML key file {"active": ID, "keys": {ID: SECRET}}.')
+    # Serving (see docs/serving.md).
+    serve_memory_budget_mb: float = Field(
+        1024, gt=0, description="Loaded models per worker are evicted (LRU) beyond this.")
+    serve_max_body_bytes: int = Field(
+        10 * 1024 * 1024, gt=0, description="Larger request bodies are refused with 413.")
+    serve_alias_refresh_seconds: float = Field(
+        2.0, ge=0, description="How long a resolved alias or deployment is trusted.")
+    prediction_log_dir: str | None = Field(
+        None, description="Local journal folder (default: <workspace>/prediction-journal).")
+    prediction_log_fsync_seconds: float = Field(
+        1.0, ge=0, description="fsync the journal this often (0: after every write).")
+    prediction_log_compact_seconds: float = Field(
+        30.0, gt=0, description="Compact closed journal segments into Parquet this often.")
 
     def actor(self, explicit: str | None = None) -> str:
         """The acting identity: argument, then MODELWORKS_USER, then the OS user."""

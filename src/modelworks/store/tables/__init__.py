@@ -22,6 +22,7 @@ from .registry import (
     model_versions,
     registered_models,
 )
+from .serving import deployment_history, deployments, feedback, prediction_files
 from .tracking import experiments, latest_metrics, metrics, params, run_artifacts, runs, tags
 from .workspace import role_bindings, workspace_info
 
@@ -34,7 +35,10 @@ __all__ = [
     "dataset_column_tags",
     "dataset_versions",
     "datasets",
+    "deployment_history",
+    "deployments",
     "experiments",
+    "feedback",
     "latest_metrics",
     "lineage_edges",
     "metadata",
@@ -47,6 +51,7 @@ __all__ = [
     "pii_findings",
     "policies",
     "policy_evaluations",
+    "prediction_files",
     "registered_models",
     "role_bindings",
     "run_artifacts",
