@@ -1,0 +1,213 @@
+"""Loaded model versions, lazily, in an LRU cache bounded by a memory budget.
+
+One copy per version per worker process. Aliases are resolved through the registry and
+trusted for ``alias_ttl`` seconds, so a moved alias is served within a few seconds without a
+restart. A version's memory is estimated from its artifact's size (the serialised arrays are
+what a scikit-learn, LightGBM or XGBoost model holds in memory); the budget evicts the least
+recently used versions first, never the one just loaded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..context import Context
+from ..errors import InvalidInput, NotFound
+from ..registry.loading import LoadedModel, load
+from ..registry.records import ModelVersion
+from ..registry.uri import ModelRef
+from .inputs import numeric_signature, rows_to_matrix
+
+__all__ = ["CacheStats", "ModelCache", "ServedModel"]
+
+LogFilter = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _estimators(model: Any) -> list[Any]:
+    """The model and, for a scikit-learn Pipeline, each of its steps."""
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list):
+        return [model, *(step for _, step in steps if step not in (None, "passthrough"))]
+    return [model]
+
+
+class ServedModel:
+    """A loaded version ready for requests: the fast matrix path when the model allows it.
+
+    The fast path is taken for scikit-learn models whose signature is all numeric and whose
+    predictions on the stored input example are identical from a NumPy matrix and from the
+    checked DataFrame; other models get the DataFrame built by ``check_input``.
+    """
+
+    def __init__(self, loaded: LoadedModel, log_filter: LogFilter | None = None) -> None:
+        self.loaded = loaded
+        self.version: ModelVersion = loaded.version
+        self.name = loaded.version.name
+        self.number = loaded.version.version
+        self.signature = loaded.signature
+        self.columns = [c.name for c in self.signature.inputs] if self.signature else None
+        self.model = loaded.model
+        self.has_proba = hasattr(self.model, "predict_proba")
+        classes = getattr(self.model, "classes_", None)
+        self.classes = None if classes is None else np.asarray(classes).tolist()
+        self.log_filter = log_filter
+        self.size = max(int(loaded.version.size), 1)
+        self.fast = self._enable_fast_path()
+        self.loaded_at = time.time()
+
+    def _enable_fast_path(self) -> bool:
+        if self.version.format != "sklearn" or not numeric_signature(self.signature):
+            return False
+        example = self.version.input_example
+        assert self.signature is not None
+        if not example:
+            return False
+        stripped: list[tuple[Any, Any]] = []
+        try:
+            expected = np.asarray(self.loaded.predict(example))
+            # Names were checked against the signature already; without feature_names_in_
+            # scikit-learn skips its own per-call name check (and its warning for arrays).
+            stripped = [(est, est.feature_names_in_) for est in _estimators(self.model)
+                        if hasattr(est, "feature_names_in_")]
+            for est, _ in stripped:
+                del est.feature_names_in_
+            got = np.asarray(self.model.predict(rows_to_matrix(example, self.signature)))
+        except Exception:  # the model needs its DataFrame: keep the safe path
+            self._restore(stripped)
+            return False
+        if got.shape != expected.shape or not np.array_equal(got, expected):
+            self._restore(stripped)
+            return False
+        return True
+
+    @staticmethod
+    def _restore(stripped: list[tuple[Any, Any]]) -> None:
+        for est, names in stripped:
+            est.feature_names_in_ = names
+
+    def inputs(self, rows: list[dict[str, Any]]) -> Any:
+        """What the model takes: a checked matrix (fast path) or a checked DataFrame."""
+        if self.fast:
+            assert self.signature is not None
+            return rows_to_matrix(rows, self.signature)
+        from ..registry.signatures import check_input
+
+        if self.signature is None:
+            import pandas as pd
+
+            return pd.DataFrame(rows)
+        return check_input(self.signature, rows)
+
+    def predict(self, data: Any, *, proba: bool = False) -> tuple[list[Any], list[Any] | None]:
+        predictions = self.model.predict(data)
+        out = predictions.tolist() if hasattr(predictions, "tolist") else list(predictions)
+        probabilities = None
+        if proba:
+            if not self.has_proba:
+                raise InvalidInput(f"{self.version.uri} has no class probabilities",
+                                   field="probabilities")
+            probabilities = self.model.predict_proba(data).tolist()
+        return out, probabilities
+
+
+@dataclass
+class CacheStats:
+    loaded: int
+    bytes: int
+    loads: int
+    evictions: int
+    budget_bytes: int
+
+
+class ModelCache:
+    """Thread-safe LRU of ServedModels keyed by (name, version)."""
+
+    def __init__(self, ctx: Context, *, budget_bytes: int, alias_ttl: float = 2.0,
+                 log_filter: Callable[[ModelVersion], LogFilter | None] | None = None) -> None:
+        self.ctx = ctx
+        self.budget = budget_bytes
+        self.alias_ttl = alias_ttl
+        self._log_filter = log_filter
+        self._models: OrderedDict[tuple[str, int], ServedModel] = OrderedDict()
+        self._aliases: dict[tuple[str, str], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+        self._loading: dict[tuple[str, int], threading.Lock] = {}
+        self.loads = 0
+        self.evictions = 0
+        self.bytes = 0
+
+    # -- resolution ------------------------------------------------------------------------
+
+    def version_of(self, ref: ModelRef) -> int:
+        if ref.alias is None:
+            assert ref.version is not None
+            return ref.version
+        key = (ref.name, ref.alias)
+        hit = self._aliases.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self.alias_ttl:
+            return hit[1]
+        from ..registry.models import resolve
+
+        with self.ctx.db.read() as conn:
+            version = resolve(conn, ref).version
+        self._aliases[key] = (now, version)
+        return version
+
+    def cached(self, ref: ModelRef) -> ServedModel | None:
+        """The loaded model if it is in memory (no I/O unless an alias needs refreshing)."""
+        key = (ref.name, self.version_of(ref))
+        with self._lock:
+            served = self._models.get(key)
+            if served is not None:
+                self._models.move_to_end(key)
+            return served
+
+    def get(self, ref: ModelRef) -> ServedModel:
+        """The loaded model, loading it (once, even under concurrent requests) on a miss."""
+        served = self.cached(ref)
+        if served is not None:
+            return served
+        key = (ref.name, self.version_of(ref))
+        with self._lock:
+            gate = self._loading.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                served = self._models.get(key)
+            if served is None:
+                served = self._load(*key)
+        return served
+
+    def _load(self, name: str, version: int) -> ServedModel:
+        try:
+            loaded = load(self.ctx, f"models:/{name}/{version}")
+        except InvalidInput as exc:  # e.g. a pickle version: not served without opt-in
+            raise NotFound(f"models:/{name}/{version} cannot be served: {exc}") from exc
+        filt = self._log_filter(loaded.version) if self._log_filter else None
+        served = ServedModel(loaded, filt)
+        with self._lock:
+            self._models[(name, version)] = served
+            self.bytes += served.size
+            self.loads += 1
+            while self.bytes > self.budget and len(self._models) > 1:
+                _, old = self._models.popitem(last=False)
+                self.bytes -= old.size
+                self.evictions += 1
+            self._loading.pop((name, version), None)
+        return served
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(loaded=len(self._models), bytes=self.bytes, loads=self.loads,
+                              evictions=self.evictions, budget_bytes=self.budget)
+
+    def loaded_versions(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return list(self._models)
