@@ -21,9 +21,12 @@ from . import (
     GlobalOptions,
     audit_cmds,
     data_cmds,
+    deploy_cmds,
     governance_cmds,
     models_cmds,
+    predictions_cmds,
     quickstart_cmd,
+    serve_cmds,
     trace_cmd,
     tracking_cmds,
     validate_cmd,
@@ -133,8 +136,10 @@ def _global_options(
 
 
 for _module in (workspace_cmds, tracking_cmds, data_cmds, models_cmds, governance_cmds,
-                validate_cmd, trace_cmd, audit_cmds, quickstart_cmd):
+                validate_cmd, trace_cmd, audit_cmds, quickstart_cmd, deploy_cmds,
+                serve_cmds):
     _module.register(app)
+predictions_cmds.register(app)
 
 
 def main() -> None:
