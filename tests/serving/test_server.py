@@ -252,3 +252,60 @@ def test_batch_scoring_file(serving_ws, cancer, tmp_path) -> None:
         x.drop(columns=["mean_radius"]).to_parquet(tmp_path / "bad.parquet")
         score_file(serving_ws, "bc/1", tmp_path / "bad.parquet", tmp_path / "o.parquet")
     assert not (tmp_path / "o.parquet").exists()
+
+
+def test_endpoint_routes_sticky_shadows_logged_and_switch_off(serving_ws, serve,
+                                                              cancer) -> None:
+    x, _ = cancer
+    serving_ws.create_deployment("claims", model="bc/1", canary="bc/2", percent=50,
+                                 shadows=["bc@staging"])
+    srv = serve()
+    row = _row(x)
+    answered = {}
+    for key in ("alice", "bob", "carol", "dave", "erin", "frank"):
+        versions = {srv.client.post("/v1/endpoints/claims/predict", json={"instances": [row]},
+                                    headers={"x-routing-key": key}).json()["version"]
+                    for _ in range(3)}
+        assert len(versions) == 1  # sticky per key
+        answered[key] = versions.pop()
+    assert set(answered.values()) == {1, 2}  # both routes take traffic
+    reply = srv.client.post("/v1/endpoints/claims/predict", json={"instances": [row]}).json()
+    deadline = time.monotonic() + 10
+    shadow = pd.DataFrame()
+    while shadow.empty and time.monotonic() < deadline:  # shadows answer after the reply
+        logged = serving_ws.predictions(model="bc", include_shadow=True)
+        shadow = logged[(logged["request_id"] == reply["request_id"]) & logged["shadow"]]
+        time.sleep(0.05)
+    assert len(shadow) == 1 and int(shadow["version"].iloc[0]) == 1  # staging -> v1
+    live = serving_ws.predictions(model="bc")
+    assert not live["shadow"].any()
+    assert set(live.loc[live["request_id"] == reply["request_id"], "endpoint"]) == {"claims"}
+
+    serving_ws.disable_deployment("claims", reason="incident 12: scores drifting")
+    time.sleep(0.3)  # past the refresh interval
+    off = srv.client.post("/v1/endpoints/claims/predict", json={"instances": [row]})
+    assert off.status_code == 503 and "incident 12" in off.json()["error"]
+    serving_ws.enable_deployment("claims", reason="fixed")
+    serving_ws.disable_deployment("claims", reason="fallback while we look", fallback="bc/2")
+    time.sleep(0.3)
+    fallback = srv.client.post("/v1/endpoints/claims/predict", json={"instances": [row]})
+    assert fallback.status_code == 200 and fallback.json()["version"] == 2
+    missing = srv.client.post("/v1/endpoints/nope/predict", json={"instances": [row]})
+    assert missing.status_code == 404
+
+
+def test_feedback_endpoint(serving_ws, serve, cancer) -> None:
+    x, _ = cancer
+    srv = serve(models=["bc/1"])
+    reply = srv.client.post("/v1/models/bc/predict", json={"instances": [_row(x)] * 2}).json()
+    rid = reply["request_id"]
+    one = srv.client.post("/v1/feedback", json={"prediction_id": f"{rid}:0", "label": 1})
+    assert one.status_code == 200 and one.json() == {"recorded": 1}
+    batch = srv.client.post("/v1/feedback", json={"feedback": [
+        {"prediction_id": f"{rid}:1", "label": 0}]})
+    assert batch.json() == {"recorded": 1}
+    bad = srv.client.post("/v1/feedback", json={"feedback": [{"prediction_id": "nope",
+                                                              "label": 1}]})
+    assert bad.status_code == 422 and "feedback[0].prediction_id" in bad.json()["field"]
+    labels = serving_ws.predictions(model="bc", with_feedback=True)
+    assert labels.set_index("prediction_id").loc[f"{rid}:0", "label"] == 1

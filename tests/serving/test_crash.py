@@ -1,0 +1,91 @@
+"""kill -9 of a real server process under load: every answered prediction is in the log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+import modelworks as mw
+
+from .conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _start(folder: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "MODELWORKS_USER": "server"}
+    env.pop("MODELWORKS_WORKSPACE", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelworks.cli.main", "-w", str(folder), "serve", "--port",
+         str(port), "--models", "bc/1"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/health/ready").status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "exited")
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not become ready")
+
+
+def test_every_answered_prediction_survives_kill_9(tmp_path: Path) -> None:
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    x.columns = [c.replace(" ", "_") for c in x.columns]
+    folder = tmp_path / "ws"
+    with mw.Workspace(folder, user="alice") as ws:
+        ws.register_model("bc", model=LogisticRegression(max_iter=5000).fit(x, y),
+                          input_example=x.head())
+    port = free_port()
+    proc = _start(folder, port)
+    row = {k: float(v) for k, v in x.iloc[0].items()}
+    acked: list[str] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as c:
+            while not stop.is_set():
+                try:
+                    reply = c.post("/v1/models/bc/predict", json={"instances": [row, row]})
+                except httpx.HTTPError:
+                    return  # the server died mid-request: that answer was never received
+                if reply.status_code == 200:
+                    acked.append(reply.json()["request_id"])
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    while len(acked) < 300:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stop.set()
+    for t in threads:
+        t.join()
+    answered = list(acked)
+
+    # restart: the new process recovers what the dead one left, then shuts down cleanly
+    proc = _start(folder, port)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+
+    with mw.Workspace(folder, user="alice") as ws:
+        logged = ws.predictions(model="bc")
+    ids = logged["prediction_id"].tolist()
+    expected = {f"{rid}:{row_}" for rid in answered for row_ in (0, 1)}
+    assert expected <= set(ids), f"{len(expected - set(ids))} answered predictions lost"
+    assert len(ids) == len(set(ids))  # each once
