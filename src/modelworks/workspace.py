@@ -33,6 +33,8 @@ from .tracking.metrics import MetricWriter, metric_history
 from .tracking.search import search_runs
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
 
     from .governance.approvals import Decision
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
     from .governance.validation import ValidationReport
     from .registry import AliasMove, LoadedModel, ModelVersion, RegisteredModel
     from .registry.records import ModelTrace
+    from .serving.deployments import Deployment, DeploymentEvent, Route
+    from .serving.prediction_trace import PredictionTrace
+    from .serving.records import PredictionRecord
 
 __all__ = ["Workspace"]
 
@@ -376,6 +381,50 @@ class Workspace:
         return ModelTrace(uri=uri, version=version, graph=graph, alias_moves=moves,
                           audit=list(reversed(events)))
 
+    # -- prediction log (written by ``modelworks serve``; see docs/prediction-log.md) ----
+
+    @property
+    def prediction_journal_dir(self) -> Path | None:
+        """The local journal this workspace's servers write (None: not configured here)."""
+        from .serving.prediction_log import default_journal_dir
+
+        return default_journal_dir(self.location, self.settings, required=False)
+
+    def predictions(self, model: str | None = None, *, since: datetime | str | None = None,
+                    until: datetime | str | None = None, include_shadow: bool = False,
+                    with_feedback: bool = False, limit: int | None = None) -> pd.DataFrame:
+        """Logged predictions, oldest first (``since`` inclusive, ``until`` exclusive, UTC).
+
+        Includes what is still in this machine's journal; ``with_feedback`` adds ``label``.
+        """
+        from .serving.prediction_log import read_predictions
+
+        return read_predictions(self.ctx, model=model, since=since, until=until,
+                                include_shadow=include_shadow, with_feedback=with_feedback,
+                                limit=limit, journal_dir=self.prediction_journal_dir)
+
+    def get_prediction(self, prediction_id: str) -> PredictionRecord:
+        """One logged prediction by its id ``REQUEST_ID:ROW``."""
+        from .serving.prediction_log import get_prediction
+
+        return get_prediction(self.ctx, prediction_id, journal_dir=self.prediction_journal_dir)
+
+    def record_feedback(self, items: Sequence[Mapping[str, Any]]) -> int:
+        """Ground-truth labels ``[{"prediction_id": ..., "label": ...}]`` (audited per batch)."""
+        from .serving.feedback import record_feedback
+
+        return record_feedback(self.ctx, items)
+
+    def trace_prediction(self, prediction_id: str) -> PredictionTrace:
+        """A prediction, its model version, run, datasets, code and environment."""
+        from .serving.feedback import feedback_for
+        from .serving.prediction_trace import extend_trace
+
+        record = self.get_prediction(prediction_id)
+        base = self.trace(f"models:/{record.model}/{record.version}")
+        label = feedback_for(self.ctx, [record.prediction_id]).get(record.prediction_id)
+        return extend_trace(base, record, label=label)
+
     # -- governance: policies, approvals, roles, inventory, model cards ----------------
 
     def apply_policy(self, source: str | os.PathLike[str]) -> Policy:
@@ -510,6 +559,73 @@ class Workspace:
         from .governance.validation import get_validation_report
 
         return get_validation_report(self.ctx, report_id)
+
+    # -- deployments (endpoints: traffic split, shadows, promote, rollback, disable) ------
+
+    def create_deployment(self, name: str, *, model: str, canary: str | None = None,
+                          percent: float = 0, shadows: Sequence[str] = (),
+                          reason: str | None = None) -> Deployment:
+        """An endpoint serving ``model``, with ``percent`` of traffic to ``canary``."""
+        from .serving import deployments
+
+        return deployments.create_deployment(self.ctx, name, model=model, canary=canary,
+                                             percent=percent, shadows=shadows, reason=reason)
+
+    def set_traffic(self, name: str, routes: Mapping[str, float] | Sequence[Route], *,
+                    reason: str) -> Deployment:
+        """New percentages, e.g. ``{"claims@production": 80, "claims/4": 20}``."""
+        from .serving import deployments
+
+        return deployments.set_traffic(self.ctx, name, routes, reason=reason)
+
+    def set_shadows(self, name: str, shadows: Sequence[str], *, reason: str) -> Deployment:
+        from .serving import deployments
+
+        return deployments.set_shadows(self.ctx, name, shadows, reason=reason)
+
+    def promote_deployment(self, name: str, *, reason: str) -> Deployment:
+        """The canary's version becomes the main entry (an alias moves through the gate)."""
+        from .serving import deployments
+
+        return deployments.promote(self.ctx, name, reason=reason)
+
+    def rollback_deployment(self, name: str, *, reason: str, force: bool = False
+                            ) -> Deployment:
+        """Undo the last traffic change or promotion (moving an alias back if it moved)."""
+        from .serving import deployments
+
+        return deployments.rollback(self.ctx, name, reason=reason, force=force)
+
+    def disable_deployment(self, name: str, *, reason: str, fallback: str | None = None
+                           ) -> Deployment:
+        """Switch an endpoint off: 503 with ``reason``, or everything to ``fallback``."""
+        from .serving import deployments
+
+        return deployments.disable(self.ctx, name, reason=reason, fallback=fallback)
+
+    def enable_deployment(self, name: str, *, reason: str) -> Deployment:
+        from .serving import deployments
+
+        return deployments.enable(self.ctx, name, reason=reason)
+
+    def get_deployment(self, name: str) -> Deployment:
+        from .serving import deployments
+
+        with self.db.read() as conn:
+            return deployments.get_deployment(conn, name)
+
+    def deployments(self) -> list[Deployment]:
+        from .serving import deployments
+
+        with self.db.read() as conn:
+            return deployments.list_deployments(conn)
+
+    def deployment_history(self, name: str) -> list[DeploymentEvent]:
+        """Every change of an endpoint, oldest first."""
+        from .serving import deployments
+
+        with self.db.read() as conn:
+            return deployments.deployment_history(conn, name)
 
     # -- audit and lineage --------------------------------------------------------------
 

@@ -137,9 +137,8 @@ def _global_options(
 
 for _module in (workspace_cmds, tracking_cmds, data_cmds, models_cmds, governance_cmds,
                 validate_cmd, trace_cmd, audit_cmds, quickstart_cmd, deploy_cmds,
-                serve_cmds):
+                serve_cmds, predictions_cmds):
     _module.register(app)
-predictions_cmds.register(app)
 
 
 def main() -> None:

@@ -40,7 +40,8 @@ def _label(graph: LineageGraph, node: Node) -> str:
     facts = graph.facts.get(str(node), {})
     keys = {"run": ("name", "experiment", "status"), "dataset_version": ("dataset", "version",
             "content_hash", "rows"), "model_version": ("format", "sha256", "status"),
-            "code": ("dirty",), "environment": ("python", "host")}.get(node.type, ())
+            "code": ("dirty",), "environment": ("python", "host"),
+            "prediction": ("ts", "endpoint", "output", "label")}.get(node.type, ())
     shown = ", ".join(f"{k}={str(facts[k])[:16]}" for k in keys if facts.get(k) is not None)
     return f"{node}" + (f"  ({shown})" if shown else "")
 

@@ -28,7 +28,7 @@ from fastapi.responses import Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import InvalidInput, ModelworksError, NotFound
+from ..errors import InvalidInput, ModelworksError, NotFound, StoreUnavailable
 from ..registry.uri import ModelRef, parse_model_uri, validate_model_name
 from .ids import new_request_id
 from .metrics import ServingMetrics
@@ -143,6 +143,18 @@ def log_rows(state: ServerState, served: ServedModel, rows: list[dict[str, Any]]
     now = time.time()
     latency = (time.perf_counter() - started) * 1000
     filt = served.log_filter
+    try:
+        _append(state, served, rows, predictions, probabilities, request_id, endpoint, now,
+                latency, shadow, filt)
+    except (OSError, RuntimeError) as exc:  # not logged means not answered
+        raise StoreUnavailable(f"the prediction log cannot be written ({type(exc).__name__}):"
+                               " the prediction was not served") from exc
+
+
+def _append(state: ServerState, served: ServedModel, rows: list[dict[str, Any]],
+            predictions: list[Any], probabilities: list[Any] | None, request_id: str,
+            endpoint: str | None, now: float, latency: float, shadow: bool,
+            filt: Any) -> None:
     state.log.append_rows([{
         "prediction_id": f"{request_id}:{i}", "request_id": request_id, "row": i, "ts": now,
         "endpoint": endpoint, "model": served.name, "version": served.number,
@@ -207,7 +219,7 @@ def status_of(exc: BaseException) -> int:
         return 413
     if isinstance(exc, UnsupportedMediaType):
         return 415
-    if isinstance(exc, DeploymentDisabled):
+    if isinstance(exc, DeploymentDisabled | StoreUnavailable):
         return 503
     if isinstance(exc, ModelworksError):
         return 409
@@ -337,7 +349,7 @@ def create_app(workspace: Any, *, models: Sequence[str] = (), journal_dir: Any =
     def log_filter(version: Any) -> Any:
         from .prediction_log import log_filter as make
 
-        return make(workspace.ctx, version.name, version.version)
+        return make(workspace.ctx, version.name, version.version, settings=settings)
 
     cache = ModelCache(workspace.ctx, budget_bytes=int(settings.serve_memory_budget_mb * 2**20),
                        alias_ttl=settings.serve_alias_refresh_seconds,
