@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .registry import AliasMove, LoadedModel, ModelVersion, RegisteredModel
     from .registry.records import ModelTrace
     from .serving.deployments import Deployment, DeploymentEvent, Route
+    from .serving.explain_request import RequestExplanation
     from .serving.prediction_trace import PredictionTrace
     from .serving.records import PredictionRecord
 
@@ -414,6 +415,13 @@ class Workspace:
         from .serving.feedback import record_feedback
 
         return record_feedback(self.ctx, items)
+
+    def explain_prediction(self, request_id: str, *, top: int = 10) -> RequestExplanation:
+        """Reproduce a served request's explanation (or one row's: ``REQUEST_ID:ROW``)."""
+        from .serving.explain_request import explain_request
+
+        return explain_request(self.ctx, request_id, journal_dir=self.prediction_journal_dir,
+                               top=top)
 
     def trace_prediction(self, prediction_id: str) -> PredictionTrace:
         """A prediction, its model version, run, datasets, code and environment."""

@@ -309,3 +309,35 @@ def test_feedback_endpoint(serving_ws, serve, cancer) -> None:
     assert bad.status_code == 422 and "feedback[0].prediction_id" in bad.json()["field"]
     labels = serving_ws.predictions(model="bc", with_feedback=True)
     assert labels.set_index("prediction_id").loc[f"{rid}:0", "label"] == 1
+
+
+def test_explain_a_served_prediction(serving_ws, serve, cancer) -> None:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x, y = cancer
+    train = x.assign(target=y)
+    with serving_ws.start_run(experiment="explain") as run:
+        run.use_dataset(serving_ws.log_dataset(train, name="cancer"), role="train")
+        serving_ws.register_model("knn", model=KNeighborsClassifier().fit(x, y), run=run,
+                                  input_example=x.head())
+    srv = serve()
+    linear = srv.client.post("/v1/models/bc/versions/1/predict",
+                             json={"instances": [_row(x, 0), _row(x, 5)]}).json()
+    other = srv.client.post("/v1/models/knn/predict", json={"instances": [_row(x, 3)]}).json()
+
+    explained = serving_ws.explain_prediction(linear["request_id"], top=5)
+    assert explained.method == "shap-linear" and (explained.model, explained.version) == (
+        "bc", 1)
+    assert [r.prediction_id for r in explained.rows] == [
+        f"{linear['request_id']}:0", f"{linear['request_id']}:1"]
+    assert all(len(r.contributions) == 5 for r in explained.rows)
+    first = explained.rows[0].contributions
+    assert abs(first[0].contribution) >= abs(first[-1].contribution)
+    one = serving_ws.explain_prediction(f"{other['request_id']}:0")
+    assert one.method == "occlusion" and one.background == "cancer:1"
+    assert len(one.rows) == 1 and one.rows[0].score is not None
+    assert serving_ws.audit_log(action="prediction.explained", limit=None)
+    with pytest.raises(mw.NotFound):
+        serving_ws.explain_prediction("0" * 26)
+    with pytest.raises(mw.InvalidInput, match="request"):
+        serving_ws.explain_prediction("not-an-id")

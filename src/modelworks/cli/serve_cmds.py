@@ -11,7 +11,7 @@ from rich.text import Text
 
 from ..errors import InvalidInput
 from . import global_options
-from ._output import console
+from ._output import JsonOption, cell, console, print_json, table
 
 __all__ = ["register"]
 
@@ -73,6 +73,33 @@ def predict(
                          f"{summary.seconds:.1f} s -> {output}"))
 
 
+def explain(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(help="REQUEST_ID (every row) or "
+                                                   "REQUEST_ID:ROW.")],
+    top: Annotated[int, typer.Option("--top", help="Features shown per row.")] = 10,
+    json_: JsonOption = False,
+) -> None:
+    """Explain a served prediction from its logged input and model version (audited)."""
+    with global_options(ctx).open_workspace() as ws:
+        explanation = ws.explain_prediction(request_id, top=top)
+    if json_:
+        print_json(explanation)
+        return
+    out = console()
+    out.print(Text(f"{explanation.model}/{explanation.version}, {explanation.method} against "
+                   f"{explanation.background}"))
+    for row in explanation.rows:
+        score = f", score {row.score:.4g}" if row.score is not None else ""
+        t = table("feature", "value", "contribution",
+                  title=f"{row.prediction_id}: prediction {row.prediction}{score}",
+                  options={"contribution": {"justify": "right"}})
+        for c in row.contributions:
+            t.add_row(cell(c.feature), cell(c.value), cell(f"{c.contribution:+.4g}"))
+        out.print(t)
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("predict")(predict)
+    app.command("explain")(explain)
