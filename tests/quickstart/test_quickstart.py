@@ -319,3 +319,16 @@ def test_winner_is_validated_approved_promoted_and_carded(quickstart: Quickstart
     assert card.startswith("<!DOCTYPE html>") and "Flag incoming insurance claims" in card
     assert "model-risk-validator" in card
     assert "promoted" in out and "model card" in out
+
+
+def test_promoted_model_is_deployed_and_its_answers_logged(quickstart: Quickstart) -> None:
+    directory, first, second, out = quickstart
+    assert first.served_requests == second.served_requests == 200
+    with mw.Workspace(directory) as ws:
+        deployment = ws.get_deployment("claims")
+        assert [r.model for r in deployment.routes] == ["models:/claims-triage@production"]
+        log = ws.predictions("claims-triage", with_feedback=True)
+        assert len(log) == 400 and set(log["endpoint"]) == {"claims"}
+        assert set(log["version"].astype(int)) == {1, 2}  # the alias moved between runs
+        assert log["label"].notna().sum() == 200
+    assert "the prediction log holds 200" in out

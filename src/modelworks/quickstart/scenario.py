@@ -8,6 +8,7 @@ Running it again on the same folder reuses the dataset versions and adds three n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import tempfile
@@ -45,7 +46,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ..errors import InvalidInput, NotFound, PolicyViolation
+from ..errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from ..records import RunRecord
 from ..tracking.active_run import ActiveRun
 from ..workspace import Workspace
@@ -68,6 +69,8 @@ REGISTERED_MODEL = "claims-triage"
 CANDIDATE_ALIAS = "staging"
 PRODUCTION_ALIAS = "production"
 POLICY = "builtin:high-risk"
+ENDPOINT = "claims"
+STREAM_REQUESTS = 200
 VALIDATOR = "model-risk-validator"  # a second, declared actor: the independent reviewer
 CARD_TEXT = {
     "intended_use": "Flag incoming insurance claims for manual review so reviewers see the "
@@ -105,6 +108,7 @@ class QuickstartSummary(BaseModel):
     model_version: str  # models:/NAME/VERSION of the registered winner
     production: str | None  # the version holding production (None: the gate refused)
     model_card: Path  # the winner's model card (HTML)
+    served_requests: int  # requests sent through the deployed endpoint (0: not deployed)
     seconds: float
 
 
@@ -337,6 +341,7 @@ def run_quickstart(
         console.print(escape(ws.trace(f"models:/{REGISTERED_MODEL}@{CANDIDATE_ALIAS}")
                              .render_tree()), highlight=False)
         card_path = _govern(ws, mv, holdout_v, directory, console)
+        served = _serve_stream(ws, holdout, console, seed=seed)
         console.print(_look_further(directory, best.id))
         return QuickstartSummary(
             workspace=ws.location.folder or directory,
@@ -349,6 +354,7 @@ def run_quickstart(
             model_version=mv.uri,
             production=_holder(ws, REGISTERED_MODEL, PRODUCTION_ALIAS),
             model_card=card_path,
+            served_requests=served,
             seconds=time.perf_counter() - started,
         )
 
@@ -395,6 +401,67 @@ def _govern(ws: Workspace, mv: Any, holdout: Any, directory: Path, console: Cons
     return card_path
 
 
+def _serve_stream(ws: Workspace, holdout: pd.DataFrame, console: Console, *,
+                  seed: int) -> int:
+    """Deploy production behind an endpoint, stream requests through a real server on a
+    local port, send ground truth for some, and show what the prediction log holds."""
+    if _holder(ws, REGISTERED_MODEL, PRODUCTION_ALIAS) is None:
+        console.print("[yellow]not deployed[/]: nothing holds production")
+        return 0
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from ..serving.app import create_app
+
+    with contextlib.suppress(Conflict):  # a rerun: the endpoint follows the moved alias
+        ws.create_deployment(ENDPOINT, model=f"{REGISTERED_MODEL}@{PRODUCTION_ALIAS}",
+                             reason="quickstart: serve the promoted model")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(create_app(ws), host="127.0.0.1", port=port,
+                                           log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.02)
+    rows = holdout.sample(min(STREAM_REQUESTS, len(holdout)), random_state=seed)
+    features = rows[list(FEATURE_COLUMNS)].astype(object).where(rows[list(FEATURE_COLUMNS)]
+                                                              .notna(), None)
+    answered: list[tuple[str, int]] = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client, \
+                _progress(console) as progress:
+            task = progress.add_task(f"endpoint {ENDPOINT}", total=len(rows), status="")
+            for (_, record), label in zip(features.iterrows(), rows[LABEL_COLUMN],
+                                          strict=True):
+                reply = client.post(f"/v1/endpoints/{ENDPOINT}/predict",
+                                    json={"instances": [record.to_dict()]})
+                reply.raise_for_status()
+                answered.append((reply.json()["request_id"], int(label)))
+                progress.update(task, advance=1, status=f"v{reply.json()['version']}")
+            # ground truth arrives later, and for some predictions only
+            client.post("/v1/feedback", json={"feedback": [
+                {"prediction_id": f"{rid}:0", "label": label}
+                for rid, label in answered[::2]]}).raise_for_status()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    log = ws.predictions(REGISTERED_MODEL, with_feedback=True)
+    mine = log[log["request_id"].isin({rid for rid, _ in answered})]
+    labelled = mine.dropna(subset=["label"])
+    hits = (labelled["output"].astype(int) == labelled["label"].astype(int)).mean()
+    console.print(f"served     {len(answered)} requests through endpoint [cyan]{ENDPOINT}[/] "
+                  f"-> the prediction log holds {len(mine)} of them (versions "
+                  f"{sorted(set(mine['version'].astype(int)))}), median latency "
+                  f"{mine['latency_ms'].median():.2f} ms, {int(mine['output'].sum())} flagged "
+                  f"for review; {len(labelled)} labelled so far, accuracy {hits:.3f}")
+    return len(answered)
+
+
 def _holder(ws: Workspace, name: str, alias: str) -> str | None:
     try:
         return ws.resolve_model(f"models:/{name}@{alias}").uri
@@ -432,6 +499,11 @@ def _look_further(directory: Path, best_id: str) -> Panel:
         (f"{cmd} models card {REGISTERED_MODEL}@{PRODUCTION_ALIAS}",
          "the model card, from the record"),
         (f"{cmd} models inventory --format csv", "the model inventory"),
+        (f"{cmd} deploy show {ENDPOINT}", "the endpoint: routes, shadows, history"),
+        (f"{cmd} predictions list --model {REGISTERED_MODEL} --limit 10",
+         "what the server answered, from the prediction log"),
+        (f"{cmd} serve --models {REGISTERED_MODEL}@{PRODUCTION_ALIAS}",
+         "serve it yourself (native, MLflow /invocations, Open Inference v2)"),
         (f"{cmd} audit log", "every change, who made it and when"),
         (f"{cmd} audit verify", "check the audit hash chain"),
     ]
