@@ -24,8 +24,8 @@ import numpy as np
 from ..errors import InvalidInput
 from ..registry.signatures import Signature
 
-__all__ = ["FORMATS", "MAX_ROWS", "numeric_signature", "parse_payload", "rows_from_columns",
-           "rows_to_matrix", "short"]
+__all__ = ["FORMATS", "MAX_ROWS", "Plan", "matrix_plan", "numeric_signature", "parse_payload",
+           "rows_from_columns", "rows_to_matrix", "short"]
 
 FORMATS = ("instances", "dataframe_split", "dataframe_records", "inputs")
 MAX_ROWS = 100_000  # per request; the body-size limit usually stops a payload first
@@ -130,45 +130,51 @@ def _kind(value: Any) -> str:
     return type(value).__name__ if value is not None else "null"
 
 
-def rows_to_matrix(rows: list[dict[str, Any]], signature: Signature) -> np.ndarray:
+_MISSING = object()
+Plan = list[tuple[str, tuple[type, ...], bool, bool]]
+
+
+def matrix_plan(signature: Signature) -> Plan:
+    """Per column: name, accepted Python types, nullable, integral — computed once."""
+    plan: Plan = []
+    for spec in signature.inputs:
+        if spec.dtype == "boolean":
+            plan.append((spec.name, (bool,), spec.nullable, False))
+        else:
+            plan.append((spec.name, (int, float), spec.nullable, spec.dtype == "integer"))
+    return plan
+
+
+def rows_to_matrix(rows: list[dict[str, Any]], signature: Signature,
+                   plan: Plan | None = None) -> np.ndarray:
     """A float64 matrix in the signature's column order, for all-numeric signatures.
 
     Checks exactly what ``check_input`` checks (missing, unexpected and mistyped columns,
     missing values where not allowed) in plain Python: on one row this costs microseconds,
-    where building a DataFrame costs hundreds.
+    where building a DataFrame costs hundreds. ``plan`` is ``matrix_plan(signature)``.
     """
-    specs = signature.inputs
-    names = [s.name for s in specs]
-    width = len(names)
-    try:
-        matrix = np.array([[row[n] for n in names] for row in rows], dtype=np.float64)
-        clean = all(len(row) == width for row in rows)
-    except (KeyError, TypeError, ValueError):
-        clean = False
-    if clean:
-        # np.array accepted it; still refuse strings that parse as numbers, booleans where a
-        # number belongs (and the reverse), and None where no missing value is allowed.
-        for spec, j in zip(specs, range(width), strict=True):
-            if spec.dtype == "boolean":
-                if not all(type(row[spec.name]) is bool or (spec.nullable and row[spec.name]
-                                                             is None) for row in rows):
-                    clean = False
-                    break
-            elif not all(type(row[spec.name]) in (int, float) or (spec.nullable and row[
-                    spec.name] is None) for row in rows):
-                clean = False
-                break
-            if spec.dtype == "integer" and not np.all(
-                    np.isnan(matrix[:, j]) | (matrix[:, j] == np.floor(matrix[:, j]))):
-                clean = False
-                break
-        if clean:
-            finite = np.asarray(np.isfinite(matrix).all(axis=0)).tolist()
-            if not all(ok or spec.nullable for spec, ok in zip(specs, finite, strict=True)):
-                clean = False
-        if clean:
-            return matrix
-    raise _mismatch(rows, signature)
+    plan = plan if plan is not None else matrix_plan(signature)
+    width = len(plan)
+    data = []
+    nan = math.nan
+    for row in rows:
+        if len(row) != width:
+            raise _mismatch(rows, signature)
+        values = []
+        for name, allowed, nullable, integral in plan:
+            value = row.get(name, _MISSING)
+            kind = type(value)
+            if kind in allowed:
+                if kind is float and ((integral and not value.is_integer())
+                                      or (not nullable and not math.isfinite(value))):
+                    raise _mismatch(rows, signature)
+            elif value is None and nullable:
+                value = nan
+            else:  # missing, unexpected, wrong type (bool is not a number here)
+                raise _mismatch(rows, signature)
+            values.append(value)
+        data.append(values)
+    return np.array(data, dtype=np.float64)
 
 
 def _mismatch(rows: list[dict[str, Any]], signature: Signature) -> InvalidInput:

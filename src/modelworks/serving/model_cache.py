@@ -23,7 +23,7 @@ from ..errors import InvalidInput, NotFound
 from ..registry.loading import LoadedModel, load
 from ..registry.records import ModelVersion
 from ..registry.uri import ModelRef
-from .inputs import numeric_signature, rows_to_matrix
+from .inputs import matrix_plan, numeric_signature, rows_to_matrix
 
 __all__ = ["CacheStats", "ModelCache", "ServedModel"]
 
@@ -59,8 +59,29 @@ class ServedModel:
         self.classes = None if classes is None else np.asarray(classes).tolist()
         self.log_filter = log_filter
         self.size = max(int(loaded.version.size), 1)
+        self._predict: Callable[[Any], Any] = self.model.predict
+        self._proba: Callable[[Any], Any] | None = getattr(self.model, "predict_proba", None)
+        self._plan = (matrix_plan(self.signature) if self.signature is not None
+                      and numeric_signature(self.signature) else None)
         self.fast = self._enable_fast_path()
         self.loaded_at = time.time()
+
+    def _compile(self) -> None:
+        """Plain NumPy predict/predict_proba for linear models, when provably identical.
+
+        scikit-learn's per-call validation (array-API dispatch, finiteness, dtype checks)
+        costs several times the arithmetic of a one-row linear prediction; the fast path has
+        already checked every value, so the arithmetic alone is what remains. The compiled
+        functions are kept only if they reproduce the model's own predictions exactly (and
+        its probabilities to 1e-12) on the input example and perturbed copies of it.
+        """
+        from .compiled import compile_linear
+
+        assert self.signature is not None and self.version.input_example
+        probe = rows_to_matrix(self.version.input_example, self.signature)
+        compiled = compile_linear(self.model, probe)
+        if compiled is not None:
+            self._predict, self._proba = compiled
 
     def _enable_fast_path(self) -> bool:
         if self.version.format != "sklearn" or not numeric_signature(self.signature):
@@ -85,6 +106,7 @@ class ServedModel:
         if got.shape != expected.shape or not np.array_equal(got, expected):
             self._restore(stripped)
             return False
+        self._compile()
         return True
 
     @staticmethod
@@ -96,7 +118,7 @@ class ServedModel:
         """What the model takes: a checked matrix (fast path) or a checked DataFrame."""
         if self.fast:
             assert self.signature is not None
-            return rows_to_matrix(rows, self.signature)
+            return rows_to_matrix(rows, self.signature, self._plan)
         from ..registry.signatures import check_input
 
         if self.signature is None:
@@ -106,14 +128,14 @@ class ServedModel:
         return check_input(self.signature, rows)
 
     def predict(self, data: Any, *, proba: bool = False) -> tuple[list[Any], list[Any] | None]:
-        predictions = self.model.predict(data)
+        predictions = self._predict(data)
         out = predictions.tolist() if hasattr(predictions, "tolist") else list(predictions)
         probabilities = None
         if proba:
-            if not self.has_proba:
+            if self._proba is None:
                 raise InvalidInput(f"{self.version.uri} has no class probabilities",
                                    field="probabilities")
-            probabilities = self.model.predict_proba(data).tolist()
+            probabilities = self._proba(data).tolist()
         return out, probabilities
 
 
