@@ -3,8 +3,9 @@
 Run as its own process, with any interpreter, so the client shares nothing with the server
 or with the benchmark driver (no modelworks, NumPy or scikit-learn imported here):
 
-  seq   N requests one at a time over one keep-alive connection (after a warm-up); prints
-        each request's latency summary (p50, p99, mean) as one JSON object.
+  seq   N requests one at a time over one keep-alive connection, after a warm-up (a GET
+        when no body is given: the transport floor); prints the latency summary (p50, p99,
+        mean) as one JSON object.
   load  the fallback load generator when `wrk` is missing: P processes x T threads, each
         thread with its own keep-alive connection, for D seconds; prints requests/s.
 
@@ -26,18 +27,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import percentile  # noqa: E402  (standard library only)
+from _common import percentile  # standard library only
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
-def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int, bytes]:
-    conn.request("POST", path, body=body, headers=HEADERS)
+def _post(conn: http.client.HTTPConnection, path: str, body: bytes | None) -> tuple[int, bytes]:
+    """POST the body; GET when there is none (the transport floor: no prediction)."""
+    if body is None:
+        conn.request("GET", path)
+    else:
+        conn.request("POST", path, body=body, headers=HEADERS)
     resp = conn.getresponse()
     return resp.status, resp.read()
 
 
-def sequential(host: str, port: int, path: str, body: bytes, n: int, warmup: int
+def _decoded(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except ValueError:  # e.g. MLflow's /ping answers a bare newline
+        return body[:200].decode(errors="replace")
+
+
+def sequential(host: str, port: int, path: str, body: bytes | None, n: int, warmup: int
                ) -> dict[str, object]:
     conn = http.client.HTTPConnection(host, port, timeout=60)
     try:
@@ -45,7 +57,7 @@ def sequential(host: str, port: int, path: str, body: bytes, n: int, warmup: int
         for _ in range(warmup):
             status, first = _post(conn, path, body)
             if status != 200:
-                raise SystemExit(f"POST {path} answered {status}: {first[:300]!r}")
+                raise SystemExit(f"{path} answered {status}: {first[:300]!r}")
         seconds = []
         errors = 0
         clock = time.perf_counter
@@ -59,7 +71,7 @@ def sequential(host: str, port: int, path: str, body: bytes, n: int, warmup: int
     finally:
         conn.close()
     if errors:
-        raise SystemExit(f"POST {path}: {errors} of {n} answers were not 200: {first[:300]!r}")
+        raise SystemExit(f"{path}: {errors} of {n} answers were not 200: {first[:300]!r}")
     ms = [s * 1000 for s in seconds]
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
@@ -72,7 +84,7 @@ def sequential(host: str, port: int, path: str, body: bytes, n: int, warmup: int
         "warmup": warmup,
         "requests_per_s": round(n / sum(seconds), 1),
         "client_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "sample_answer": json.loads(first) if first else None,
+        "sample_answer": _decoded(first),
     }
 
 
@@ -134,17 +146,19 @@ def main() -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--path", required=True)
-    ap.add_argument("--body-file", type=Path, required=True)
+    ap.add_argument("--body-file", type=Path, help="POST this body (seq: GET without one)")
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--processes", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--duration", type=float, default=15.0)
     args = ap.parse_args()
-    body = args.body_file.read_bytes()
+    body = args.body_file.read_bytes() if args.body_file else None
     if args.mode == "seq":
         result = sequential(args.host, args.port, args.path, body, args.requests, args.warmup)
     else:
+        if body is None:
+            ap.error("load needs --body-file")
         result = load(args.host, args.port, args.path, body, args.processes, args.threads,
                       args.duration)
     result["pid"] = os.getpid()

@@ -33,6 +33,7 @@ from ..registry.uri import ModelRef, parse_model_uri, validate_model_name
 from .ids import new_request_id
 from .metrics import ServingMetrics
 from .model_cache import ModelCache, ServedModel
+from .refresh import Refreshing
 
 __all__ = ["BodyTooLarge", "ServerState", "UnsupportedMediaType", "create_app", "decode_json",
            "error_response", "json_response", "predict_and_log", "predict_rows", "read_body",
@@ -68,8 +69,7 @@ class ServerState:
     log: Any = None  # PredictionLog, when prediction logging is on
     ready: bool = False
     ttl: float = 2.0
-    _latest: dict[str, tuple[float, int]] = field(default_factory=dict)
-    _deployments: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    _deployments: Refreshing[Any] = field(default_factory=lambda: Refreshing(2.0))
     pinned_by_name: dict[str, ModelRef] = field(default_factory=dict)
 
     # -- resolution ---------------------------------------------------------------------
@@ -85,27 +85,16 @@ class ServerState:
         pinned = self.pinned_by_name.get(name)
         if pinned is not None:
             return pinned
-        hit = self._latest.get(name)
-        now = time.monotonic()
-        if hit is None or now - hit[0] >= self.ttl:
-            from ..registry.models import get_model
-
-            with self.workspace.db.read() as conn:
-                latest = get_model(conn, name).latest_version
-            if latest is None:
-                raise NotFound(f"model {name!r} has no versions")
-            hit = self._latest[name] = (now, latest)
-        return ModelRef(name=name, version=hit[1])
+        return ModelRef(name=name, version=self.cache.latest_of(name))
 
     def deployment(self, name: str) -> Any:
-        hit = self._deployments.get(name)
-        now = time.monotonic()
-        if hit is None or now - hit[0] >= self.ttl:
+        def fetch() -> Any:
             from .deployments import get_deployment
 
             with self.workspace.db.read() as conn:
-                hit = self._deployments[name] = (now, get_deployment(conn, name))
-        return hit[1]
+                return get_deployment(conn, name)
+
+        return self._deployments.get(name, fetch)
 
     async def served(self, ref: ModelRef) -> ServedModel:
         cached = self.cache.cached(ref)  # a dict lookup, or a DB read when an alias expired
@@ -357,7 +346,10 @@ def create_app(workspace: Any, *, models: Sequence[str] = (), journal_dir: Any =
     state = ServerState(workspace=workspace, cache=cache, metrics=ServingMetrics(gauges),
                         pinned=pinned, max_body=settings.serve_max_body_bytes,
                         ttl=settings.serve_alias_refresh_seconds,
-                        pinned_by_name={r.name: r for r in pinned})
+                        pinned_by_name={r.name: r for r in pinned},
+                        # never stale beyond the interval: `deploy disable` must bite at once
+                        _deployments=Refreshing(settings.serve_alias_refresh_seconds,
+                                                max_stale=settings.serve_alias_refresh_seconds))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,10 +1,11 @@
 """Loaded model versions, lazily, in an LRU cache bounded by a memory budget.
 
 One copy per version per worker process. Aliases are resolved through the registry and
-trusted for ``alias_ttl`` seconds, so a moved alias is served within a few seconds without a
-restart. A version's memory is estimated from its artifact's size (the serialised arrays are
-what a scikit-learn, LightGBM or XGBoost model holds in memory); the budget evicts the least
-recently used versions first, never the one just loaded.
+refreshed behind the traffic every ``alias_ttl`` seconds (``refresh.py``), so a moved alias is
+served within a few seconds without a restart and without a database read per request. A
+version's memory is estimated from its artifact's size (the serialised arrays are what a
+scikit-learn, LightGBM or XGBoost model holds in memory); the budget evicts the least recently
+used versions first, never the one just loaded.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..registry.loading import LoadedModel, load
 from ..registry.records import ModelVersion
 from ..registry.uri import ModelRef
 from .inputs import matrix_plan, numeric_signature, rows_to_matrix
+from .refresh import Refreshing
 
 __all__ = ["CacheStats", "ModelCache", "ServedModel"]
 
@@ -158,7 +160,8 @@ class ModelCache:
         self.alias_ttl = alias_ttl
         self._log_filter = log_filter
         self._models: OrderedDict[tuple[str, int], ServedModel] = OrderedDict()
-        self._aliases: dict[tuple[str, str], tuple[float, int]] = {}
+        self._aliases: Refreshing[int] = Refreshing(alias_ttl)
+        self._latest: Refreshing[int] = Refreshing(alias_ttl)
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, int], threading.Lock] = {}
         self.loads = 0
@@ -171,17 +174,35 @@ class ModelCache:
         if ref.alias is None:
             assert ref.version is not None
             return ref.version
-        key = (ref.name, ref.alias)
-        hit = self._aliases.get(key)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < self.alias_ttl:
-            return hit[1]
+        return self._aliases.get((ref.name, ref.alias), lambda: self._lookup_alias(ref))
+
+    def _lookup_alias(self, ref: ModelRef) -> int:
         from ..registry.models import resolve
 
         with self.ctx.db.read() as conn:
-            version = resolve(conn, ref).version
-        self._aliases[key] = (now, version)
-        return version
+            return resolve(conn, ref).version
+
+    def latest_of(self, name: str) -> int:
+        """The model's newest registered version (cached like an alias)."""
+        return self._latest.get(name, lambda: self._lookup_latest(name))
+
+    def _lookup_latest(self, name: str) -> int:
+        from sqlalchemy import func, select
+
+        from ..store.tables import model_versions, registered_models
+
+        with self.ctx.db.read() as conn:
+            found = conn.execute(
+                select(registered_models.c.id, func.max(model_versions.c.version))
+                .outerjoin(model_versions, (model_versions.c.model_id == registered_models.c.id)
+                           & (model_versions.c.status == "registered"))
+                .where(registered_models.c.name == name)
+                .group_by(registered_models.c.id)).first()
+        if found is None:
+            raise NotFound(f"no registered model named {name!r}")
+        if found[1] is None:
+            raise NotFound(f"model {name!r} has no registered versions")
+        return int(found[1])
 
     def cached(self, ref: ModelRef) -> ServedModel | None:
         """The loaded model if it is in memory (no I/O unless an alias needs refreshing)."""
