@@ -457,3 +457,25 @@ def test_a_store_outage_keeps_the_journal_until_the_next_start(workspace: mw.Wor
     assert _segments(journal) == []
     assert read_predictions(workspace.ctx)["prediction_id"].tolist() == [
         r["prediction_id"] for r in rows]
+
+
+def test_compaction_in_a_child_process(workspace: mw.Workspace, tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    log = PredictionLog(workspace.ctx, journal, compact_seconds=0.3, fsync_seconds=0.1,
+                        compact_in_process=True)
+    try:
+        rows = _rows(n=4)
+        log.append_rows(rows)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # rolled over here, compacted by the child
+            with workspace.db.read() as conn:
+                if conn.execute(select(prediction_files.c.id)).first() is not None:
+                    break
+            time.sleep(0.1)
+        with workspace.db.read() as conn:
+            assert conn.execute(select(prediction_files.c.rows)).scalars().all() == [4]
+    finally:
+        log.close()
+    assert _segments(journal) == []
+    ids = read_predictions(workspace.ctx, journal_dir=journal)["prediction_id"].tolist()
+    assert sorted(ids) == sorted(r["prediction_id"] for r in rows)

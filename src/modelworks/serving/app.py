@@ -361,7 +361,8 @@ def create_app(workspace: Any, *, models: Sequence[str] = (), journal_dir: Any =
             state.log = await run_in_threadpool(
                 PredictionLog, workspace.ctx, directory,
                 fsync_seconds=settings.prediction_log_fsync_seconds,
-                compact_seconds=settings.prediction_log_compact_seconds)
+                compact_seconds=settings.prediction_log_compact_seconds,
+                compact_in_process=True)
         for ref in pinned:
             await run_in_threadpool(cache.get, ref)
         state.ready = True

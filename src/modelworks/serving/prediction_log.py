@@ -120,11 +120,17 @@ class PredictionLog:
         segment_bytes: roll the open segment over once it is this large.
         background: run the fsync and compaction threads (False: call ``flush`` and
             ``compact`` yourself, as tests and batch jobs do).
+        compact_in_process: compact in a separate child process instead of a thread of
+            this one. Decoding and re-encoding a segment holds the interpreter lock for
+            long stretches; a server uses this so compaction never stalls requests. The
+            thread here then only rolls segments over; ``close`` still compacts the rest.
+        writer: False for a compactor that appends nothing (opens no segment).
     """
 
     def __init__(self, ctx: Context, journal_dir: str | os.PathLike[str], *,
                  fsync_seconds: float = 1.0, compact_seconds: float = 30.0,
-                 segment_bytes: int = 64 * MiB, background: bool = True) -> None:
+                 segment_bytes: int = 64 * MiB, background: bool = True,
+                 compact_in_process: bool = False, writer: bool = True) -> None:
         if fsync_seconds < 0:
             raise InvalidInput("fsync_seconds must be >= 0", field="fsync_seconds")
         if compact_seconds <= 0:
@@ -148,8 +154,12 @@ class PredictionLog:
         self._claim_orphans()
         for path in self.journal_dir.glob(f"*{CLOSED}"):
             self._register_existing(path)
-        self._seg = self._open_segment()
+        self._seg = self._open_segment() if writer else None
         self._threads: list[threading.Thread] = []
+        self._child: Any = None
+        self._child_stop: Any = None
+        if background and compact_in_process:
+            self._start_compactor()
         if background:
             if fsync_seconds > 0:
                 self._threads.append(threading.Thread(
@@ -231,6 +241,7 @@ class PredictionLog:
         for thread in self._threads:
             thread.join()
         self._threads = []
+        self._stop_compactor()
         with self._lock:
             seg, self._seg = self._seg, None
             if seg is not None:
@@ -359,10 +370,41 @@ class PredictionLog:
         first = True
         while first or not self._stop.wait(self.compact_seconds):
             try:
-                self.compact(rollover=not first)
+                if self._child is not None:  # the child compacts: only close segments here
+                    if not first:
+                        with self._lock:
+                            if self._seg is not None and self._seg.size:
+                                self._roll_locked()
+                    self._prune_pending()
+                else:
+                    self.compact(rollover=not first)
             except Exception:  # the thread must outlive a store outage; retried next round
                 logger.exception("prediction log: compaction failed; retrying later")
             first = False
+
+    def _start_compactor(self) -> None:
+        import multiprocessing
+
+        spawn = multiprocessing.get_context("spawn")  # no fork of a threaded server
+        self._child_stop = spawn.Event()
+        self._child = spawn.Process(
+            target=_compactor_main, name="mw-prediction-log-compactor", daemon=True,
+            args=(self.ctx.db.url, self.ctx.artifacts.url,
+                  self.ctx.artifacts.storage_options,
+                  str(self.journal_dir), self.compact_seconds, self._child_stop))
+        self._child.start()
+
+    def _stop_compactor(self) -> None:
+        if self._child is None:
+            return
+        self._child_stop.set()
+        self._child.join(timeout=max(30.0, self.compact_seconds))
+        if self._child.is_alive():
+            self._child.terminate()
+            self._child.join(timeout=5)
+        self._child.close()
+        self._child = None
+        self._child_stop = None  # frees (unlinks) the event's semaphores now
 
     # -- compaction ---------------------------------------------------------------------
 
@@ -445,6 +487,28 @@ class PredictionLog:
                 if stem != current and not (self.journal_dir / f"{stem}{CLOSED}").exists() \
                         and not (self.journal_dir / f"{stem}{OPEN}").exists():
                     del self._pending[stem]
+
+
+def _compactor_main(db_url: str, artifacts: str, storage_options: dict[str, Any],
+                    journal_dir: str, seconds: float, stop: Any) -> None:
+    """The child process behind ``compact_in_process``: compact closed segments until told
+    to stop (then once more)."""
+    from ..context import Context
+    from ..store.artifacts import ArtifactStore
+    from ..store.database import Database
+
+    ctx = Context(db=Database(db_url), artifacts=ArtifactStore(
+        artifacts, storage_options=storage_options or None), actor="prediction-log")
+    log = PredictionLog(ctx, journal_dir, background=False, writer=False)
+    while True:
+        stopping = stop.wait(seconds)
+        try:
+            log.compact()
+        except Exception:
+            logger.exception("prediction log compactor: compaction failed; retrying later")
+        if stopping:
+            break
+    ctx.db.dispose()
 
 
 def _fsync_dir(path: Path) -> None:

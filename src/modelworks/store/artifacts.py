@@ -72,6 +72,7 @@ class ArtifactStore:
 
     def __init__(self, url: str, *, storage_options: Mapping[str, Any] | None = None) -> None:
         self.url = url
+        self.storage_options = dict(storage_options or {})
         try:
             fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
         except (ImportError, ValueError) as exc:
