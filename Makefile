@@ -43,6 +43,7 @@ bench: $(STAMP) bench-peers
 	$(PY) benchmarks/tracking.py
 	$(PY) benchmarks/registry.py
 	$(PY) benchmarks/validation.py
+	$(PY) benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) $(PEERS) .modelworks-demo
