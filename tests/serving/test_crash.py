@@ -22,12 +22,12 @@ from .conftest import free_port
 pytestmark = pytest.mark.slow
 
 
-def _start(folder: Path, port: int) -> subprocess.Popen[bytes]:
+def _start(folder: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "MODELWORKS_USER": "server"}
     env.pop("MODELWORKS_WORKSPACE", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "modelworks.cli.main", "-w", str(folder), "serve", "--port",
-         str(port), "--models", "bc/1"], env=env, stdout=subprocess.DEVNULL,
+         str(port), "--models", "bc/1", *extra], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -93,3 +93,35 @@ def test_every_answered_prediction_survives_kill_9(tmp_path: Path) -> None:
     expected = {f"{rid}:{row_}" for rid in answered for row_ in (0, 1)}
     assert expected <= set(ids), f"{len(expected - set(ids))} answered predictions lost"
     assert len(ids) == len(set(ids))  # each once
+
+
+def test_two_workers_serve_and_log_everything(tmp_path: Path) -> None:
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    x.columns = [c.replace(" ", "_") for c in x.columns]
+    folder = tmp_path / "ws"
+    with mw.Workspace(folder, user="alice") as ws:
+        ws.register_model("bc", model=LogisticRegression(max_iter=5000).fit(x, y),
+                          input_example=x.head())
+    port = free_port()
+    proc = _start(folder, port, "--workers", "2")
+    row = {k: float(v) for k, v in x.iloc[0].items()}
+    ids: list[str] = []
+
+    def client() -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            for _ in range(50):
+                reply = c.post("/v1/models/bc/predict", json={"instances": [row]})
+                assert reply.status_code == 200
+                ids.append(reply.json()["request_id"])
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert len(ids) == 200
+    with mw.Workspace(folder, user="alice") as ws:
+        logged = set(ws.predictions(model="bc")["request_id"])
+    assert set(ids) <= logged
