@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .governance.policies import Policy
     from .governance.roles import RoleBinding
     from .governance.validation import ValidationReport
+    from .monitoring.monitor import Monitor, MonitorResult
     from .registry import AliasMove, LoadedModel, ModelVersion, RegisteredModel
     from .registry.records import ModelTrace
     from .serving.deployments import Deployment, DeploymentEvent, Route
@@ -53,6 +54,26 @@ if TYPE_CHECKING:
 __all__ = ["Workspace"]
 
 DEFAULT_EXPERIMENT = "Default"
+
+
+def _name_version(uri: str) -> tuple[str, int]:
+    from .registry.uri import parse_model_uri
+
+    ref = parse_model_uri(uri)
+    assert ref.version is not None
+    return ref.name, ref.version
+
+
+def _frame_of(ctx: Context, data: Any) -> Any:
+    """A DataFrame from what ``validate`` accepts (frame, logged version, CSV/Parquet path)."""
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, DatasetVersion):
+        return _data().load_dataset(ctx, data)
+    path = Path(data)
+    return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
 
 
 def _registry() -> Any:
@@ -306,10 +327,33 @@ class Workspace:
         from .registry.loading import register
 
         run_id = run if isinstance(run, str) or run is None else run.id
-        return register(self.ctx, name, model=model, run_id=run_id,
-                        input_example=input_example, signature=signature,
-                        description=description, risk_tier=risk_tier, tags=tags,
-                        allow_pickle=allow_pickle)
+        version = register(self.ctx, name, model=model, run_id=run_id,
+                           input_example=input_example, signature=signature,
+                           description=description, risk_tier=risk_tier, tags=tags,
+                           allow_pickle=allow_pickle)
+        if run_id is not None and version.signature and not allow_pickle:
+            self._store_reference(version.uri, "training", None)
+        return version
+
+    def _store_reference(self, uri: str, source: str, data: Any) -> None:
+        """Profile a version's training or validation data for monitoring. The version is
+        already recorded: a failure here is reported, not raised (monitoring can build the
+        reference later)."""
+        import logging
+
+        from .monitoring.references import store_reference, training_frame
+
+        try:
+            if source == "training":
+                data = training_frame(self.ctx, self.get_model_version(
+                    *_name_version(uri)))
+                if data is None:
+                    return
+            store_reference(self.ctx, uri, data, source=source)
+        except Exception as exc:
+            logging.getLogger("modelworks").warning(
+                "%s: the %s reference profile was not stored (%s: %s)", uri, source,
+                type(exc).__name__, exc)
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         with self.db.read() as conn:
@@ -551,10 +595,13 @@ class Workspace:
         explanations, a comparison with ``production`` and a held-out check; stored, audited."""
         from .governance.validation import validate
 
-        return validate(self.ctx, uri, data=data, label=label,
-                        sensitive_features=sensitive_features, task=task,
-                        n_bootstrap=n_bootstrap, explain_sample=explain_sample, seed=seed,
-                        allow_pickle=allow_pickle)
+        report = validate(self.ctx, uri, data=data, label=label,
+                          sensitive_features=sensitive_features, task=task,
+                          n_bootstrap=n_bootstrap, explain_sample=explain_sample, seed=seed,
+                          allow_pickle=allow_pickle)
+        if not allow_pickle:
+            self._store_reference(report.uri, "validation", _frame_of(self.ctx, data))
+        return report
 
     def validation_reports(self, uri: str) -> list[ValidationReport]:
         """A version's validation reports, newest first."""
@@ -634,6 +681,26 @@ class Workspace:
 
         with self.db.read() as conn:
             return deployments.deployment_history(conn, name)
+
+    # -- monitoring ---------------------------------------------------------------------
+
+    def monitor(self, uri: str, *, reference: Any = "training",
+                thresholds: Mapping[str, float] | None = None,
+                methods: Mapping[str, str] | None = None, drift_share: float = 0.5) -> Monitor:
+        """A drift monitor of a version (an alias is resolved at each run) against its
+        ``training`` or ``validation`` reference, or a dataset version."""
+        from .monitoring.monitor import Monitor
+
+        return Monitor(self.ctx, uri, reference=reference,
+                       journal_dir=self.prediction_journal_dir,
+                       thresholds=dict(thresholds or {}), methods=dict(methods or {}),
+                       drift_share=drift_share)
+
+    def monitor_runs(self, uri: str, *, limit: int = 100) -> list[MonitorResult]:
+        """Stored monitor runs of a version, newest first."""
+        from .monitoring.monitor import list_monitor_runs
+
+        return list_monitor_runs(self.ctx, uri, limit=limit)
 
     # -- audit and lineage --------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from . import (
     deploy_cmds,
     governance_cmds,
     models_cmds,
+    monitor_cmds,
     predictions_cmds,
     quickstart_cmd,
     serve_cmds,
@@ -137,7 +138,7 @@ def _global_options(
 
 for _module in (workspace_cmds, tracking_cmds, data_cmds, models_cmds, governance_cmds,
                 validate_cmd, trace_cmd, audit_cmds, quickstart_cmd, deploy_cmds,
-                serve_cmds, predictions_cmds):
+                serve_cmds, predictions_cmds, monitor_cmds):
     _module.register(app)
 
 

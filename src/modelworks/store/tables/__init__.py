@@ -15,6 +15,7 @@ from .governance import (
     validation_reports,
 )
 from .lineage import lineage_edges
+from .monitoring import monitor_runs, reference_profiles
 from .registry import (
     alias_history,
     model_aliases,
@@ -47,11 +48,13 @@ __all__ = [
     "model_card_fields",
     "model_tags",
     "model_versions",
+    "monitor_runs",
     "params",
     "pii_findings",
     "policies",
     "policy_evaluations",
     "prediction_files",
+    "reference_profiles",
     "registered_models",
     "role_bindings",
     "run_artifacts",
