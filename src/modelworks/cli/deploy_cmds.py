@@ -25,6 +25,11 @@ deploy_app = typer.Typer(
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The deployment's name.")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (recorded and audited).")]
+# `deploy promote NAME` and `deploy rollback NAME` are the documented short forms: without
+# --reason the audit records that none was given (the actor and time are always recorded).
+OptionalReason = Annotated[str | None, typer.Option(
+    "--reason", help="Why (recorded and audited; default: 'no reason given').")]
+_NO_REASON = "no reason given"
 _URI_HELP = "NAME/VERSION, NAME@ALIAS or models:/..."
 
 
@@ -121,11 +126,11 @@ def shadows(
 
 
 @deploy_app.command("promote")
-def promote(ctx: typer.Context, name: NameArg, reason: ReasonOption,
+def promote(ctx: typer.Context, name: NameArg, reason: OptionalReason = None,
             json_: JsonOption = False) -> None:
     """The canary's version becomes the main entry (an alias moves, through the gate)."""
     with global_options(ctx).open_workspace() as ws:
-        dep = ws.promote_deployment(name, reason=reason)
+        dep = ws.promote_deployment(name, reason=reason or _NO_REASON)
     _done(dep, "promoted", json_)
 
 
@@ -133,14 +138,16 @@ def promote(ctx: typer.Context, name: NameArg, reason: ReasonOption,
 def rollback(
     ctx: typer.Context,
     name: NameArg,
-    reason: ReasonOption,
+    reason: OptionalReason = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Break glass when the gate refuses (workspace admins only).")] = False,
     json_: JsonOption = False,
 ) -> None:
     """Undo the last traffic change or promotion (an alias it moved moves back)."""
+    if force and not reason:
+        raise InvalidInput("breaking glass with --force needs a --reason", field="reason")
     with global_options(ctx).open_workspace() as ws:
-        dep = ws.rollback_deployment(name, reason=reason, force=force)
+        dep = ws.rollback_deployment(name, reason=reason or _NO_REASON, force=force)
     _done(dep, "rolled back", json_)
 
 
