@@ -32,7 +32,8 @@ def test_trace_follows_version_to_data_code_and_environment(workspace: mw.Worksp
     assert run_facts["name"] == "lr" and len(run_facts["packages_hash"]) == 64
     assert [(m.alias, m.version, m.reason) for m in tr.alias_moves] == [
         ("staging", 1, "first candidate")]
-    assert [e.action for e in tr.audit] == ["model_version.registered"]
+    assert [e.action for e in tr.audit] == ["model_version.registered",
+                                            "model_version.reference_stored"]
     text = tr.render_tree()
     assert "model_version:claims-triage/1" in text and "[trained_by] run:" in text
     assert "[used:train] dataset_version:" in text and "alias history" in text
