@@ -44,6 +44,7 @@ bench: $(STAMP) bench-peers
 	$(PY) benchmarks/registry.py
 	$(PY) benchmarks/validation.py
 	$(PY) benchmarks/serving.py
+	$(PY) benchmarks/drift.py
 
 clean:
 	rm -rf $(VENV) $(PEERS) .modelworks-demo

@@ -183,7 +183,8 @@ def to_parquet(table: pa.Table) -> bytes:
     import pyarrow.parquet as pq
 
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
+    # Row groups of 64k rows: a reader (the monitor) can stream a big file group by group.
+    pq.write_table(table, sink, compression="zstd", row_group_size=65_536)
     return bytes(sink.getvalue().to_pybytes())
 
 
