@@ -8,8 +8,7 @@ time; without an offset it is UTC) or a span back from now (``90s``, ``15m``, ``
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["parse_time", "register"]
 
-_SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _CELL = 40
 
 predictions_app = typer.Typer(help="Read the prediction log (what served models answered).",
@@ -37,10 +34,11 @@ def parse_time(value: str | None, *, field: str) -> datetime | None:
     """ISO 8601 (naive = UTC) or a span back from now such as ``15m``."""
     if value is None:
         return None
+    from ..monitoring.monitor import SPAN, parse_window
+
     text = value.strip()
-    span = _SPAN.match(text)
-    if span:
-        return datetime.now(UTC) - timedelta(**{_UNITS[span[2]]: float(span[1])})
+    if SPAN.match(text):
+        return datetime.now(UTC) - parse_window(text)
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

@@ -32,18 +32,19 @@ from ..errors import InvalidInput
 from ..registry.loading import load
 from ..registry.models import resolve, version_id
 from ..registry.uri import parse_model_uri
+from ..serving.prediction_reader import as_utc
 from ..store.tables import monitor_runs, utcnow
 from .drift.detectors import DriftDetector, DriftResult
 from .references import PREDICTION, ReferenceRecord, current_frame, reference_for
 
-__all__ = ["Monitor", "MonitorResult", "list_monitor_runs", "parse_window"]
+__all__ = ["SPAN", "Monitor", "MonitorResult", "list_monitor_runs", "parse_window"]
 
-_WINDOW = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_window(window: str) -> timedelta:
-    match = _WINDOW.match(window.strip()) if isinstance(window, str) else None
+    match = SPAN.match(window.strip()) if isinstance(window, str) else None
     if match is None:
         raise InvalidInput(f"window must look like 30m, 12h, 1d or 2w, got {window!r}",
                            field="window")
@@ -74,20 +75,6 @@ class MonitorResult(BaseModel):
     @property
     def drifted_columns(self) -> list[str]:
         return [c.column for c in self.drift.columns if c.drifted]
-
-
-def _as_utc(value: datetime | str | None, field: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidInput(f"{field} must be an ISO 8601 time, got {value!r}",
-                               field=field) from None
-    if not isinstance(value, datetime):
-        raise InvalidInput(f"{field} must be a datetime or ISO 8601 text", field=field)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Monitor:
@@ -126,8 +113,8 @@ class Monitor:
             current = current_frame(loaded, data)
             source = "data"
         else:
-            end = _as_utc(until, "until") or datetime.now(UTC)
-            start = end - parse_window(window) if window else _as_utc(since, "since")
+            end = as_utc(until, "until") or datetime.now(UTC)
+            start = end - parse_window(window) if window else as_utc(since, "since")
             if start is not None and start >= end:
                 raise InvalidInput("since must be before until", field="since")
             current = self._logged(loaded.version.name, loaded.version.version, start, end)

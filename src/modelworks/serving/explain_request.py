@@ -111,21 +111,25 @@ def _background(ctx: Context, loaded: LoadedModel) -> tuple[pd.DataFrame, str]:
                        "example to explain against", field="model")
 
 
-def _score(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(predictions, scores): the predicted class's probability, or the value."""
-    predictions = np.asarray(model.predict(frame))
+def _class_index(estimator: Any, predictions: np.ndarray, n_classes: int) -> list[int]:
+    """Column of each row's predicted class in predict_proba's output."""
+    classes = list(getattr(estimator, "classes_", range(n_classes)))
+    return [classes.index(p) if p in classes else 0 for p in predictions.tolist()]
+
+
+def _scores(model: Any, frame: pd.DataFrame, predictions: np.ndarray) -> np.ndarray:
+    """The probability of each row's predicted class, or the predicted value."""
     if hasattr(model, "predict_proba"):
         proba = np.asarray(model.predict_proba(frame))
-        classes = list(getattr(model, "classes_", range(proba.shape[1])))
-        index = [classes.index(p) if p in classes else 0 for p in predictions.tolist()]
-        return predictions, proba[np.arange(len(frame)), index]
-    return predictions, predictions.astype(np.float64)
+        index = _class_index(model, predictions, proba.shape[1])
+        return proba[np.arange(len(frame)), index]
+    return np.asarray(model.predict(frame), dtype=np.float64)
 
 
 def _occlusion(model: Any, frame: pd.DataFrame, background: pd.DataFrame,
-               base: np.ndarray) -> np.ndarray:
+               predictions: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Score change when each feature takes its background median (or mode)."""
     out = np.zeros((len(frame), frame.shape[1]))
-    predictions = np.asarray(model.predict(frame))
     for j, column in enumerate(frame.columns):
         series = background[column]
         fill = series.median() if pd.api.types.is_numeric_dtype(series) and not \
@@ -133,14 +137,7 @@ def _occlusion(model: Any, frame: pd.DataFrame, background: pd.DataFrame,
         changed = frame.copy()
         changed[column] = fill
         changed = changed.astype(frame.dtypes.to_dict())
-        if hasattr(model, "predict_proba"):
-            proba = np.asarray(model.predict_proba(changed))
-            classes = list(getattr(model, "classes_", range(proba.shape[1])))
-            index = [classes.index(p) if p in classes else 0 for p in predictions.tolist()]
-            moved = proba[np.arange(len(frame)), index]
-        else:
-            moved = np.asarray(model.predict(changed), dtype=np.float64)
-        out[:, j] = base - moved
+        out[:, j] = base - _scores(model, changed, predictions)
     return out
 
 
@@ -167,8 +164,7 @@ def _shap_local(model: Any, frame: pd.DataFrame, background: pd.DataFrame,
     if isinstance(values, list):
         arr = np.stack([np.asarray(v, dtype=np.float64) for v in values], axis=-1)
     if arr.ndim == 3:  # rows x features x classes: take the predicted class
-        classes = list(getattr(estimator, "classes_", range(arr.shape[2])))
-        index = [classes.index(p) if p in classes else 0 for p in predictions.tolist()]
+        index = _class_index(estimator, predictions, arr.shape[2])
         arr = arr[np.arange(arr.shape[0]), :, index]
     return method, arr, names
 
@@ -192,11 +188,13 @@ def explain_request(ctx: Context, target: str, *, journal_dir: Any = None,
                            field="inputs") from exc
     background, source = _background(ctx, loaded)
     background = check_input(loaded.signature, background)
-    predictions, scores = _score(loaded.model, frame)
+    predictions = np.asarray(loaded.model.predict(frame))
+    scores = _scores(loaded.model, frame, predictions)
     local = _shap_local(loaded.model, frame, background, predictions)
     if local is None:
         method, values, names = ("occlusion", _occlusion(loaded.model, frame, background,
-                                                          scores), list(frame.columns))
+                                                          predictions, scores),
+                                 list(frame.columns))
     else:
         method, values, names = local
     raw = frame.to_dict(orient="records")

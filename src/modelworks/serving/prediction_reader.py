@@ -28,15 +28,15 @@ if TYPE_CHECKING:
 
     from ..context import Context
 
-__all__ = ["get_prediction", "read_predictions"]
+__all__ = ["as_utc", "get_prediction", "read_predictions"]
 
 _OPEN, _CLOSED = ".open", ".jsonl"
 # Where to look for a prediction by id, around its request's arrival time.
 _BEFORE, _AFTER = timedelta(seconds=1), timedelta(minutes=10)
 
 
-def _epoch(value: datetime | str | None, field: str) -> float | None:
-    """Epoch seconds of a bound; naive datetimes and ISO strings without offset are UTC."""
+def as_utc(value: datetime | str | None, field: str) -> datetime | None:
+    """An aware UTC datetime; naive datetimes and ISO strings without offset are UTC."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -48,9 +48,13 @@ def _epoch(value: datetime | str | None, field: str) -> float | None:
     if not isinstance(value, datetime):
         raise InvalidInput(f"{field} must be a datetime, got {type(value).__name__}",
                            field=field)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _epoch(value: datetime | str | None, field: str) -> float | None:
+    """Epoch seconds of a bound (see ``as_utc``)."""
+    parsed = as_utc(value, field)
+    return None if parsed is None else parsed.timestamp()
 
 
 def _journal(journal_dir: str | os.PathLike[str] | None) -> dict[str, list[dict[str, Any]]]:
