@@ -218,16 +218,11 @@ def verdicts(result: Any) -> dict[str, dict[str, Any]]:
 
 
 def child_fit(a: dict[str, Any]) -> dict[str, Any]:
-    import pandas as pd
 
     from modelworks.monitoring import DriftDetector
 
     mem = Memory()
-    t0 = time.perf_counter()
-    reference = pd.read_parquet(a["reference"])
-    read_s = time.perf_counter() - t0
-    mem.mark("after_load")
-    mem.reset()
+    (reference,), read_s = _read_frames(a, mem, "reference")
     t1 = time.perf_counter()
     detector = DriftDetector().fit(reference)
     fit_s = time.perf_counter() - t1
@@ -235,6 +230,19 @@ def child_fit(a: dict[str, Any]) -> dict[str, Any]:
     Path(a["profile"]).write_text(text)
     return {"read_seconds": round(read_s, 3), "fit_seconds": round(fit_s, 3),
             "profile_json_bytes": len(text), **mem.report("fit")}
+
+
+def _read_frames(a: dict[str, Any], mem: Memory, *keys: str) -> tuple[list[Any], float]:
+    """Read the named Parquet files, mark RSS after loading and restart the peak there, so
+    the peak that follows is the computation's. Returns (frames, read seconds)."""
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    frames = [pd.read_parquet(a[key]) for key in keys]
+    read_s = time.perf_counter() - t0
+    mem.mark("after_load")
+    mem.reset()
+    return frames, read_s
 
 
 def _load_profile(path: str) -> tuple[Any, float]:
@@ -247,15 +255,10 @@ def _load_profile(path: str) -> tuple[Any, float]:
 
 
 def child_score(a: dict[str, Any]) -> dict[str, Any]:
-    import pandas as pd
 
     mem = Memory()
     detector, load_profile_s = _load_profile(a["profile"])
-    t0 = time.perf_counter()
-    current = pd.read_parquet(a["current"])
-    read_s = time.perf_counter() - t0
-    mem.mark("after_load")
-    mem.reset()
+    (current,), read_s = _read_frames(a, mem, "current")
     t1 = time.perf_counter()
     result = detector.score(current)
     score_s = time.perf_counter() - t1
@@ -292,17 +295,11 @@ def child_chunks(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def child_one_proc(a: dict[str, Any]) -> dict[str, Any]:
-    import pandas as pd
 
     from modelworks.monitoring import DriftDetector
 
     mem = Memory()
-    t0 = time.perf_counter()
-    reference = pd.read_parquet(a["reference"])
-    current = pd.read_parquet(a["current"])
-    read_s = time.perf_counter() - t0
-    mem.mark("after_load")
-    mem.reset()
+    (reference, current), read_s = _read_frames(a, mem, "reference", "current")
     t1 = time.perf_counter()
     detector = DriftDetector().fit(reference)
     fit_s = time.perf_counter() - t1
@@ -330,17 +327,11 @@ def _w1_sorted(u: Any, v: Any) -> float:
 
 def child_floor(a: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
-    import pandas as pd
     from scipy.spatial.distance import jensenshannon
     from scipy.stats import wasserstein_distance
 
     mem = Memory()
-    t0 = time.perf_counter()
-    reference = pd.read_parquet(a["reference"])
-    current = pd.read_parquet(a["current"])
-    read_s = time.perf_counter() - t0
-    mem.mark("after_load")
-    mem.reset()
+    (reference, current), read_s = _read_frames(a, mem, "reference", "current")
     raw = {}
     t1 = time.perf_counter()
     for c in NUMERIC:
