@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
 import modelworks as mw
@@ -43,16 +42,20 @@ def _start(folder: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     raise RuntimeError("server did not become ready")
 
 
-def test_every_answered_prediction_survives_kill_9(tmp_path: Path) -> None:
-    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    x.columns = [c.replace(" ", "_") for c in x.columns]
+def _workspace(tmp_path: Path, cancer: tuple) -> tuple[Path, dict[str, float]]:
+    """A workspace folder with 'bc' v1 registered, and one request row."""
+    x, y = cancer
     folder = tmp_path / "ws"
     with mw.Workspace(folder, user="alice") as ws:
         ws.register_model("bc", model=LogisticRegression(max_iter=5000).fit(x, y),
                           input_example=x.head())
+    return folder, {k: float(v) for k, v in x.iloc[0].items()}
+
+
+def test_every_answered_prediction_survives_kill_9(tmp_path: Path, cancer) -> None:
+    folder, row = _workspace(tmp_path, cancer)
     port = free_port()
     proc = _start(folder, port)
-    row = {k: float(v) for k, v in x.iloc[0].items()}
     acked: list[str] = []
     stop = threading.Event()
 
@@ -95,16 +98,10 @@ def test_every_answered_prediction_survives_kill_9(tmp_path: Path) -> None:
     assert len(ids) == len(set(ids))  # each once
 
 
-def test_two_workers_serve_and_log_everything(tmp_path: Path) -> None:
-    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    x.columns = [c.replace(" ", "_") for c in x.columns]
-    folder = tmp_path / "ws"
-    with mw.Workspace(folder, user="alice") as ws:
-        ws.register_model("bc", model=LogisticRegression(max_iter=5000).fit(x, y),
-                          input_example=x.head())
+def test_two_workers_serve_and_log_everything(tmp_path: Path, cancer) -> None:
+    folder, row = _workspace(tmp_path, cancer)
     port = free_port()
     proc = _start(folder, port, "--workers", "2")
-    row = {k: float(v) for k, v in x.iloc[0].items()}
     ids: list[str] = []
 
     def client() -> None:
