@@ -38,10 +38,9 @@ def serve(
         raise InvalidInput("--workers must be at least 1", field="workers")
     pinned = [m.strip() for m in models.split(",") if m.strip()]
     opts = global_options(ctx)
-    console().print(Text(f"serving on http://{host}:{port} ({workers} worker"
-                         f"{'s' if workers > 1 else ''}; models: {', '.join(pinned) or 'lazy'})"))
     run(workspace=opts.workspace, artifacts=opts.artifacts, user=opts.user, models=pinned,
-        host=host, port=port, workers=workers, log_predictions=not no_log, log_level=log_level)
+        host=host, port=port, workers=workers, log_predictions=not no_log, log_level=log_level,
+        announce=lambda text: console().print(Text(text)))
 
 
 def predict(

@@ -31,7 +31,10 @@ def app_from_env() -> Any:
 
 def serve(*, workspace: str | None, artifacts: str | None, user: str | None,
           models: Sequence[str], host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
-          log_predictions: bool = True, log_level: str = "warning") -> None:
+          log_predictions: bool = True, log_level: str = "warning",
+          announce: Any = None) -> None:
+    """Check the workspace and the pinned models, then run uvicorn; ``announce(text)`` is
+    called once the checks passed, before the server starts."""
     import uvicorn
 
     from ..workspace import Workspace
@@ -47,6 +50,9 @@ def serve(*, workspace: str | None, artifacts: str | None, user: str | None,
                "artifacts": location.artifacts, "user": actor, "models": list(models),
                "log_predictions": log_predictions}
     os.environ[_ENV] = json.dumps(options)
+    if announce is not None:
+        announce(f"serving on http://{host}:{port} ({workers} worker"
+                 f"{'s' if workers > 1 else ''}; models: {', '.join(models) or 'lazy'})")
     common: dict[str, Any] = {"host": host, "port": port, "log_level": log_level,
                               "timeout_graceful_shutdown": 30, "access_log": False}
     if workers == 1:
