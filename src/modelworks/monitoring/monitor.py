@@ -35,6 +35,7 @@ from ..registry.uri import parse_model_uri
 from ..serving.prediction_reader import as_utc
 from ..store.tables import monitor_runs, utcnow
 from .drift.detectors import DriftDetector, DriftResult
+from .drift.profile import ReferenceProfile, profile_window
 from .references import PREDICTION, ReferenceRecord, current_frame, reference_for
 
 __all__ = ["SPAN", "Monitor", "MonitorResult", "list_monitor_runs", "parse_window"]
@@ -68,6 +69,8 @@ class MonitorResult(BaseModel):
     window_end: datetime | None
     rows: int
     drift: DriftResult
+    # The window's counts on the reference's cells: what the report plots against it.
+    window_profile: ReferenceProfile | None = None
     result_sha256: str
     created_at: datetime
     created_by: str
@@ -121,9 +124,10 @@ class Monitor:
             source = "prediction-log"
         detector = DriftDetector(thresholds=self.thresholds, methods=self.methods,
                                  drift_share=self.drift_share).fit(profile)
-        drift = detector.score(current)
+        window_profile = profile_window(profile, current)
+        drift = detector.score(window_profile)
         return self._store(loaded.version.name, loaded.version.version, record, source, start,
-                           end, len(current), drift)
+                           end, len(current), drift, window_profile)
 
     def _logged(self, name: str, version: int, start: datetime | None, end: datetime
                 ) -> pd.DataFrame:
@@ -143,11 +147,13 @@ class Monitor:
 
     def _store(self, name: str, version: int, reference: ReferenceRecord, source: str,
                start: datetime | None, end: datetime | None, rows: int,
-               drift: DriftResult) -> MonitorResult:
+               drift: DriftResult, window_profile: ReferenceProfile | None = None
+               ) -> MonitorResult:
         run_id, now = uuid.uuid4().hex, utcnow()
         draft = MonitorResult(id=run_id, model=name, version=version,
                               reference=reference.source, source=source, window_start=start,
-                              window_end=end, rows=rows, drift=drift, result_sha256="",
+                              window_end=end, rows=rows, drift=drift,
+                              window_profile=window_profile, result_sha256="",
                               created_at=now, created_by=self.ctx.actor)
         ref = self.ctx.artifacts.put_bytes(draft.model_dump_json().encode("utf-8"))
         result = draft.model_copy(update={"result_sha256": ref.sha256})

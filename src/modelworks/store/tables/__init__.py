@@ -15,7 +15,18 @@ from .governance import (
     validation_reports,
 )
 from .lineage import lineage_edges
-from .monitoring import monitor_runs, reference_profiles
+from .monitoring import (
+    alert_deliveries,
+    alerts,
+    canary_analyses,
+    monitor_runs,
+    monitoring_plans,
+    reference_profiles,
+    retrain_runs,
+    schedules,
+    training_specs,
+    workers,
+)
 from .registry import (
     alias_history,
     model_aliases,
@@ -29,10 +40,13 @@ from .workspace import role_bindings, workspace_info
 
 __all__ = [
     "UTCDateTime",
+    "alert_deliveries",
+    "alerts",
     "alias_history",
     "approvals",
     "audit_events",
     "audit_head",
+    "canary_analyses",
     "dataset_column_tags",
     "dataset_versions",
     "datasets",
@@ -49,6 +63,7 @@ __all__ = [
     "model_tags",
     "model_versions",
     "monitor_runs",
+    "monitoring_plans",
     "params",
     "pii_findings",
     "policies",
@@ -56,11 +71,15 @@ __all__ = [
     "prediction_files",
     "reference_profiles",
     "registered_models",
+    "retrain_runs",
     "role_bindings",
     "run_artifacts",
     "runs",
+    "schedules",
     "tags",
+    "training_specs",
     "utcnow",
     "validation_reports",
+    "workers",
     "workspace_info",
 ]
