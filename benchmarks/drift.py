@@ -25,18 +25,32 @@ report checks that they flag the same columns and compares their values with the
 Targets at 1M rows (issue 6): modelworks at least 20x faster than Evidently and at most a
 quarter of its peak memory.
 
-Prediction log (`--log-rows`, default 10,000,000): prediction records are written straight
+Prediction log (`--log-rows`, default 10,000,000): a fresh workspace gets a real model
+version `drift-bench` 1 -- a scikit-learn pipeline (imputer + scaler on the numbers,
+OneHotEncoder on the categories, LogisticRegression) fitted on a sample of the log's
+reference frame against a synthetic label -- and its `training` reference profile, stored
+from that reference frame (`monitoring.references.store_reference`, which predicts with the
+version to profile the `prediction` column). Prediction records are then written straight
 in the log's storage format -- compacted Parquet files (`serving/_logfiles.py`: `inputs` as
-JSON text, zstd) of `--log-file-rows` rows, one per model and UTC day, put in a fresh
-workspace's artifact store and indexed in `mw_prediction_files`, as compaction does but
-without a server. A fresh process then streams them back file by file (verified artifact
-read, only the `inputs` column, JSON decoded with Arrow's reader) into
-`DriftDetector.score_chunks` against a stored reference profile; its wall time, the cost of
-each stage (decoding the JSON included) and its peak RSS are reported.
+JSON text, zstd) of `--log-file-rows` rows, one per model and UTC day, version 1, the
+pipeline's own class and probabilities as `output` and `proba` -- put in the artifact store
+and indexed in `mw_prediction_files`, as compaction does but without a server; a share of
+them (`--log-feedback-share`) gets a feedback label. In a fresh process,
+`ws.monitor("models:/drift-bench/1", reference="training").run(since=..., until=...)` then
+monitors the whole log -- the product path: `iter_prediction_frames` streams it chunk by
+chunk (Monitor's default of 65,536 rows, or `--monitor-chunk-rows`; the peak memory follows
+the chunk, not the log's length) into drift, data quality and performance (real metrics on
+the labelled rows, the CBPE estimate from the logged probabilities), and the run is stored.
+Its wall time, rows/s, peak RSS and the drifted columns (the same eight inputs as above;
+`prediction` is reported apart) are the headline. A second fresh process (skipped with
+`--skip-log-stream`) streams the same files with a hand-written loop into
+`DriftDetector.score_chunks` alone, timing each stage (reading, Parquet, JSON decode,
+pandas, comparison): what Monitor.run's quality, performance and storage add, and where
+the time goes.
 
 One JSON object on stdout; progress and a short summary on stderr. Run with the main venv:
 `.venv/bin/python benchmarks/drift.py [--sizes 100000,1000000] [--log-rows N]
-[--skip-peer] [--skip-log]`.
+[--skip-peer] [--skip-log] [--skip-log-stream]`.
 """
 
 from __future__ import annotations
@@ -85,6 +99,8 @@ ROLES = {"reference": 0, "current": 1, "log_reference": 2, "log": 3}
 SPEED_TARGET = 20.0
 MEMORY_TARGET = 0.25
 LOG_MODEL = "drift-bench"
+LOG_MODEL_TRAIN_ROWS = 50_000
+LOG_FIRST_DAY = "2026-01-01T00:00:00+00:00"  # the log's first UTC day; one file per day
 MiB = 1024 * 1024
 
 
@@ -400,14 +416,58 @@ def _json_numbers(values: Any) -> Any:
     return text
 
 
-def log_table(cols: dict[str, Any], *, start_us: int, day_us: int, rng: Any) -> Any:
+def true_label(cols: Any, rng: Any) -> Any:
+    """The synthetic ground truth (0/1) the log model is trained on and feedback reports:
+    a noisy threshold on x00, x09 and c0, so the shifted log gets more positives."""
+    import numpy as np
+
+    score = (np.asarray(cols["x00"], dtype=float) - 2.0 * (np.asarray(cols["x09"]) - 0.285)
+             + 0.8 * np.isin(np.asarray(cols["c0"]), ["lab", "surgery"]) - 0.4)
+    return (score + rng.normal(0.0, 0.7, len(score)) > 0).astype(np.int64)
+
+
+def fit_log_model(reference: Any, seed: int) -> tuple[Any, dict[str, Any]]:
+    """The served model of the log: imputer + scaler on the numbers, one-hot categories
+    (unseen ones ignored, as ``region-new`` is), logistic regression; fitted on a sample of
+    the reference."""
+    import numpy as np
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    sample = reference.head(LOG_MODEL_TRAIN_ROWS)
+    y = true_label(sample, np.random.default_rng([seed, 98]))
+    t0 = time.perf_counter()
+    model = make_pipeline(
+        make_column_transformer(
+            (make_pipeline(SimpleImputer(), StandardScaler()), NUMERIC),
+            (OneHotEncoder(handle_unknown="ignore"), CATEGORICAL)),
+        LogisticRegression(max_iter=1000)).fit(sample, y)
+    return model, {"train_rows": len(sample), "fit_seconds": round(time.perf_counter() - t0, 2),
+                   "train_accuracy": round(float(model.score(sample, y)), 4),
+                   "train_positive_rate": round(float(y.mean()), 4)}
+
+
+def input_example(reference: Any) -> Any:
+    """A few reference rows, one with x06 missing, so the signature lets x06 be null."""
+    import pandas as pd
+
+    return pd.concat([reference.head(20), reference[reference["x06"].isna()].head(1)])
+
+
+def log_table(cols: dict[str, Any], *, proba: Any, classes: Any, version: int, start_us: int,
+              day_us: int, rng: Any) -> Any:
     """A chunk of prediction-log records as the compacted Parquet table
-    (``_logfiles.table_from_rows``' schema and encoding), built column-wise."""
+    (``_logfiles.table_from_rows``' schema and encoding), built column-wise. ``proba`` is the
+    model's ``predict_proba`` on the chunk (columns in ``classes`` order): logged as
+    ``proba``, and its most likely class as ``output``, as the server would have."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from modelworks.serving._logfiles import _schema
+    from modelworks.serving._logfiles import _schema, dumps
 
     n = len(cols["x00"])
     ts = start_us + np.sort(rng.integers(0, day_us, n))
@@ -423,9 +483,11 @@ def log_table(cols: dict[str, Any], *, start_us: int, day_us: int, rng: Any) -> 
             parts.append(_json_numbers(cols[c]))
     parts.append("}")
     inputs = pc.binary_join_element_wise(*parts, "")
-    p = 1.0 / (1.0 + np.exp(-(cols["x00"] - 0.5 * cols["x09"])))
-    proba = pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)),
-                                     pa.array(np.column_stack([1.0 - p, p]).ravel()))
+    k = proba.shape[1]
+    probas = pa.ListArray.from_arrays(pa.array(np.arange(0, k * n + 1, k, dtype=np.int32)),
+                                      pa.array(proba.ravel()))
+    outputs = np.asarray([dumps(c.item() if hasattr(c, "item") else c).decode()
+                          for c in classes], dtype=object)
     request = pa.array(request_ids)
     return pa.Table.from_arrays([
         pc.binary_join_element_wise(request, ":0", ""),
@@ -434,10 +496,10 @@ def log_table(cols: dict[str, Any], *, start_us: int, day_us: int, rng: Any) -> 
         pa.array(ts, type=pa.timestamp("us", tz="UTC")),
         pa.array(np.full(n, "claims", dtype=object), type=pa.string()),
         pa.array(np.full(n, LOG_MODEL, dtype=object), type=pa.string()),
-        pa.array(np.ones(n, dtype=np.int64)),
+        pa.array(np.full(n, version, dtype=np.int64)),
         inputs,
-        pa.array(np.where(p > 0.5, "1", "0").astype(object), type=pa.string()),
-        proba,
+        pa.array(outputs[proba.argmax(axis=1)], type=pa.string()),  # what predict() gives
+        probas,
         pa.array(rng.gamma(2.0, 0.4, n)),
         pa.array(np.zeros(n, dtype=bool)),
     ], schema=_schema())
@@ -490,40 +552,66 @@ def check_format(table: Any, cols: dict[str, Any], rows: int) -> dict[str, Any]:
     return {"rows_checked": rows, "equal_to_table_from_rows": True}
 
 
+def log_window(a: dict[str, Any]) -> tuple[Any, Any]:
+    """[since, until) covering every file of the log: its first day to the day after its
+    last."""
+    import datetime as dt
+
+    first = dt.datetime.fromisoformat(LOG_FIRST_DAY)
+    return first, first + dt.timedelta(days=-(-a["log_rows"] // a["file_rows"]))
+
+
 def child_log_write(a: dict[str, Any]) -> dict[str, Any]:
     import datetime as dt
 
     import numpy as np
+    import pandas as pd
     from sqlalchemy import insert
 
     import modelworks as mw
     from modelworks.monitoring import DriftDetector
+    from modelworks.monitoring.references import store_reference
     from modelworks.serving._logfiles import to_parquet
+    from modelworks.serving.feedback import MAX_BATCH
     from modelworks.store.tables import prediction_files
 
     mem = Memory()
     t0 = time.perf_counter()
     reference = make_frame(a["reference_rows"], a["seed"], "log_reference", a["chunk_rows"])
-    detector = DriftDetector().fit(reference)
+    detector = DriftDetector().fit(reference)  # for the hand-written loop (log_stream)
     Path(a["profile"]).write_text(detector.profile_.model_dump_json())
     fit_s = time.perf_counter() - t0
+
+    # The served model: a registered version with a signature and a training reference.
+    ws = mw.Workspace(a["workspace"], user="drift-bench")
+    model, model_info = fit_log_model(reference, a["seed"])
+    t1 = time.perf_counter()
+    version = ws.register_model(LOG_MODEL, model=model, input_example=input_example(reference),
+                                description="drift benchmark: the model of the prediction log")
+    register_s = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    stored_ref = store_reference(ws.ctx, version.uri, reference, source="training")
+    reference_s = time.perf_counter() - t1
     del reference
 
-    ws = mw.Workspace(a["workspace"], user="drift-bench")
     day_us = 86_400 * 1_000_000
-    first_day = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    first_day, _ = log_window(a)
     epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     rows, file_rows = a["log_rows"], a["file_rows"]
-    gen_s = enc_s = store_s = 0.0
-    stored_bytes = inputs_bytes = 0
+    gen_s = predict_s = enc_s = store_s = feedback_s = 0.0
+    stored_bytes = inputs_bytes = labels = 0
     check: dict[str, Any] = {}
     t_all = time.perf_counter()
     for i, start in enumerate(range(0, rows, file_rows)):
         n = min(file_rows, rows - start)
         t1 = time.perf_counter()
         cols = generate(n, a["seed"], "log", i)
+        t5 = time.perf_counter()
+        proba = model.predict_proba(pd.DataFrame({c: cols[c] for c in COLUMNS}))
+        predict_s += time.perf_counter() - t5
         day = first_day + dt.timedelta(days=i)
-        table = log_table(cols, start_us=int((day - epoch).total_seconds()) * 1_000_000,
+        table = log_table(cols, proba=proba, classes=model.classes_, version=version.version,
+                          start_us=int((day - epoch).total_seconds()) * 1_000_000,
                           day_us=day_us, rng=np.random.default_rng([a["seed"], 99, i]))
         gen_s += time.perf_counter() - t1
         if i == 0:
@@ -545,6 +633,17 @@ def child_log_write(a: dict[str, Any]) -> dict[str, Any]:
                 "segment": f"drift-bench-{i:05d}/{LOG_MODEL}/{day:%Y-%m-%d}",
                 "created_at": dt.datetime.now(dt.UTC)}])
         store_s += time.perf_counter() - t3
+        # Ground truth for a share of the rows, through the feedback API (batches of 10,000).
+        t4 = time.perf_counter()
+        rng = np.random.default_rng([a["seed"], 97, i])
+        truth = true_label(cols, rng)
+        picked = np.flatnonzero(rng.random(n) < a["feedback_share"])
+        ids = table.column("prediction_id").take(picked).to_pylist()
+        for lo_i in range(0, len(ids), MAX_BATCH):
+            labels += ws.record_feedback([
+                {"prediction_id": pid, "label": int(truth[j])} for pid, j in zip(
+                    ids[lo_i:lo_i + MAX_BATCH], picked[lo_i:lo_i + MAX_BATCH], strict=True)])
+        feedback_s += time.perf_counter() - t4
         stored_bytes += len(data)
         eprint(f"  log: file {i + 1} ({start + n:,}/{rows:,} rows, {len(data) / MiB:.0f} MiB)")
         del cols, table, data
@@ -556,14 +655,24 @@ def child_log_write(a: dict[str, Any]) -> dict[str, Any]:
     ws.close()
     return {"rows": rows, "files": -(-rows // file_rows), "file_rows": file_rows,
             "reference_rows": a["reference_rows"], "reference_fit_seconds": round(fit_s, 2),
+            "model": {"uri": version.uri, "version": version.version,
+                      "pipeline": "SimpleImputer+StandardScaler | OneHotEncoder -> "
+                                  "LogisticRegression", **model_info,
+                      "register_seconds": round(register_s, 2),
+                      "signature_inputs": len((version.signature or {}).get("inputs", []))},
+            "reference_profile": {"source": stored_ref.source, "rows": stored_ref.rows,
+                                  "store_seconds": round(reference_s, 2)},
             "write_seconds": round(write_s, 2), "generate_and_encode_json_seconds":
-            round(gen_s, 2), "parquet_encode_seconds": round(enc_s, 2),
+            round(gen_s - predict_s, 2), "model_predict_proba_seconds": round(predict_s, 2),
+            "parquet_encode_seconds": round(enc_s, 2),
             "store_and_index_seconds": round(store_s, 2),
+            "feedback_labels": labels, "feedback_seconds": round(feedback_s, 2),
             "stored_mib": round(stored_bytes / MiB, 1),
             "inputs_json_mib": round(inputs_bytes / MiB, 1),
             "format_check": check,
             "get_prediction_check": {"prediction_id": probe.prediction_id,
                                      "inputs_keys": len(probe.inputs),
+                                     "version": probe.version, "output": probe.output,
                                      "seconds": round(lookup_s, 3)},
             **mem.report("write")}
 
@@ -593,23 +702,81 @@ def _inputs_schema() -> Any:
 
 
 def decode_arrow(inputs: Any) -> Any:
-    """JSON text per row -> an Arrow table, with Arrow's (C++, multithreaded) JSON reader."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.json as pj
+    """JSON text per row -> an Arrow table, with Arrow's (C++, multithreaded) JSON reader:
+    the decode the monitor's log reader uses (``iter_prediction_frames``)."""
+    from modelworks.serving._logfiles import decode_json_objects
 
-    lines = pc.binary_join_element_wise(inputs, pa.scalar(""), "\n")
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
-    lo, hi = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
-    data = lines.buffers()[2].slice(lo, hi - lo)
-    return pj.read_json(pa.BufferReader(data), parse_options=pj.ParseOptions(
-        explicit_schema=_inputs_schema(), unexpected_field_behavior="ignore"))
+    return decode_json_objects(inputs, _inputs_schema(), infer_others=False)
 
 
 def child_log_monitor(a: dict[str, Any]) -> dict[str, Any]:
+    """The product path: ``Monitor.run`` over the whole log, as a scheduled run would."""
+    from sqlalchemy import func, select
+
+    import modelworks as mw
+    from modelworks.store.tables import monitor_runs, prediction_files
+
+    mem = Memory()
+    ws = mw.Workspace(a["workspace"], user="drift-bench")
+    uri = f"models:/{LOG_MODEL}/{a['version']}"
+    sized = {"chunk_rows": a["monitor_chunk_rows"]} if a.get("monitor_chunk_rows") else {}
+    monitor = ws.monitor(uri, reference="training", **sized)  # else the product's default
+    since, until = log_window(a)
+    mem.mark("after_open")
+    mem.reset()
+    t0 = time.perf_counter()
+    result = monitor.run(since=since, until=until)
+    wall_s = time.perf_counter() - t0
+    peak = mem.report("monitor")  # before anything else runs in this process
+
+    # The run as stored: its queryable row and the full result it points to.
+    pf, mr = prediction_files, monitor_runs
+    with ws.db.read() as conn:
+        files = conn.execute(select(func.count()).select_from(pf)
+                             .where(pf.c.model == LOG_MODEL)).scalar_one()
+        row = conn.execute(select(mr.c.rows, mr.c.result_sha256, mr.c.summary)
+                           .where(mr.c.id == result.id)).first()
+    listed = {r.id: r for r in ws.monitor_runs(uri, limit=10)}.get(result.id)
+    ws.close()
+    columns = verdicts(result.drift)
+    prediction = columns.pop("prediction", None)
+    perf = result.performance
+    quality = result.quality
+    rows = result.rows
+    return {
+        "path": f"ws.monitor({uri!r}, reference='training').run(since, until)",
+        "files": files, "rows": rows, "chunk_rows": monitor.chunk_rows,
+        "window": [since.isoformat(), until.isoformat()],
+        "wall_seconds": round(wall_s, 2),
+        "rows_per_second": round(rows / wall_s) if wall_s else None,
+        "run_id": result.id, "source": result.source, "reference": result.reference,
+        "stored_run": {"found": row is not None and listed is not None,
+                       "rows": row.rows if row else None,
+                       "result_sha256": row.result_sha256 if row else None,
+                       "drifted_columns": row.summary.get("drifted_columns") if row else None,
+                       "listed_same_drifted_columns": listed is not None
+                       and listed.drifted_columns == result.drifted_columns},
+        "drifted": sorted(c for c, v in columns.items() if v["drifted"]),  # logged inputs
+        "prediction_drift": prediction,
+        "drifted_columns": result.drift.drifted_columns, "share": result.drift.share,
+        "dataset_drift": result.drift.dataset_drift,
+        "quality": None if quality is None else {
+            "error_rate": round(quality.error_rate, 5), "error_rows": quality.error_rows,
+            "flagged": sorted(f"{c.column}:{c.check}" for c in quality.flagged)},
+        "performance": None if perf is None else {
+            "labelled_rows": perf.labelled_rows, "estimated_rows": perf.estimated_rows,
+            "positive_rate": perf.positive_rate,
+            "metrics": {k: round(v, 4) for k, v in perf.metrics.items()},
+            "estimated": {k: round(v, 4) for k, v in perf.estimated.items()}},
+        "alerts": len(result.alerts),
+        **peak,
+        "columns": columns,
+    }
+
+
+def child_log_stream(a: dict[str, Any]) -> dict[str, Any]:
+    """The secondary figure: a hand-written loop over the same files into
+    ``DriftDetector.score_chunks`` alone, each stage timed."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from sqlalchemy import select
@@ -715,12 +882,13 @@ def child_log_monitor(a: dict[str, Any]) -> dict[str, Any]:
         "dataset_drift": result.dataset_drift,
         "drifted": sorted(c.column for c in result.columns if c.drifted),
         **peak,
+        "columns": verdicts(result),
     }
 
 
 CHILDREN = {"fit": child_fit, "score": child_score, "chunks": child_chunks,
             "one_proc": child_one_proc, "floor": child_floor, "log_write": child_log_write,
-            "log_monitor": child_log_monitor}
+            "log_monitor": child_log_monitor, "log_stream": child_log_stream}
 
 
 def run_child(mode: str, payload: dict[str, Any], timeout: float | None = None
@@ -872,17 +1040,52 @@ def measure_log(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     payload = {"workspace": str(root / "log-ws"), "profile": str(root / "log-profile.json"),
                "log_rows": args.log_rows, "file_rows": args.log_file_rows,
                "reference_rows": args.log_reference_rows, "chunk_rows": args.chunk_rows,
-               "seed": args.seed}
-    eprint(f"[log] writing {args.log_rows:,} prediction records in files of "
-           f"{args.log_file_rows:,} rows ...")
+               "feedback_share": args.log_feedback_share,
+               "monitor_chunk_rows": args.monitor_chunk_rows, "seed": args.seed}
+    eprint(f"[log] registering {LOG_MODEL} and its reference, writing {args.log_rows:,} "
+           f"prediction records in files of {args.log_file_rows:,} rows ...")
     write = run_child("log_write", payload)
+    payload["version"] = write["model"]["version"]
     eprint(f"[log] written in {write['write_seconds']:.1f} s ({write['stored_mib']} MiB "
-           "stored); streaming them into score_chunks ...")
+           f"stored, {write['feedback_labels']:,} labels); Monitor.run over the window ...")
     monitor = run_child("log_monitor", payload)
-    eprint(f"[log] monitored {monitor['rows']:,} rows in {monitor['wall_seconds']:.1f} s, "
-           f"peak RSS {monitor['peak_rss_mib']} MiB (loading them all: ~"
-           f"{monitor['full_load_estimate_mib']:,} MiB as a frame)")
-    return {"write": write, "monitor": monitor}
+    eprint(f"[log] Monitor.run: {monitor['rows']:,} rows in {monitor['wall_seconds']:.1f} s "
+           f"({monitor['rows_per_second']:,} rows/s), peak RSS {monitor['peak_rss_mib']} MiB; "
+           f"drifted {monitor['drifted']}")
+    stream: dict[str, Any] | None = None
+    if not args.skip_log_stream:
+        stream = run_child("log_stream", payload)
+        eprint(f"[log] hand-written loop into score_chunks: {stream['rows']:,} rows in "
+               f"{stream['wall_seconds']:.1f} s, peak RSS {stream['peak_rss_mib']} MiB "
+               f"(loading them all: ~{stream['full_load_estimate_mib']:,} MiB as a frame)")
+    return {"write": write, "monitor": {k: v for k, v in monitor.items() if k != "columns"},
+            "stream": None if stream is None else {
+                k: v for k, v in stream.items() if k != "columns"},
+            "agreement": log_agreement(monitor, stream)}
+
+
+def log_agreement(monitor: dict[str, Any], stream: dict[str, Any] | None) -> dict[str, Any]:
+    """Monitor.run flags the shifted inputs, as the in-memory comparison does (and, when it
+    ran, as the hand-written loop does, with the same values)."""
+    out: dict[str, Any] = {
+        "expected_shifted": SHIFTED, "monitor_drifted": monitor["drifted"],
+        "monitor_equals_expected": monitor["drifted"] == sorted(SHIFTED),
+        "monitor_prediction_drifted": (monitor["prediction_drift"] or {}).get("drifted"),
+        "monitor_run_stored": monitor["stored_run"]["found"]
+        and monitor["stored_run"]["rows"] == monitor["rows"],
+    }
+    if stream is not None:
+        ours, theirs = monitor["columns"], stream["columns"]
+        out.update({
+            "stream_drifted": stream["drifted"],
+            "stream_equals_monitor": stream["drifted"] == monitor["drifted"],
+            "same_rows": stream["rows"] == monitor["rows"],
+            "max_abs_value_diff_monitor_vs_stream": round(max(
+                (abs(ours[c]["value"] - theirs[c]["value"]) for c in COLUMNS
+                 if ours[c]["value"] is not None and theirs[c]["value"] is not None),
+                default=0.0), 9),
+        })
+    return out
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -904,11 +1107,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="records per compacted Parquet file of the log")
     ap.add_argument("--log-reference-rows", type=int, default=1_000_000,
                     help="rows of the reference the log is compared with")
+    ap.add_argument("--log-feedback-share", type=float, default=0.01,
+                    help="share of the logged predictions given a feedback label")
+    ap.add_argument("--monitor-chunk-rows", type=int, default=None,
+                    help="rows per chunk Monitor.run reads from the log (default: Monitor's "
+                         "own, 65,536); its peak memory follows this, not the log's length")
     ap.add_argument("--chunk-rows", type=int, default=100_000,
                     help="rows per Parquet row group and per chunk fed to score_chunks")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--skip-peer", action="store_true", help="measure modelworks alone")
     ap.add_argument("--skip-log", action="store_true", help="skip the prediction-log run")
+    ap.add_argument("--skip-log-stream", action="store_true",
+                    help="skip the hand-written score_chunks loop over the log (the "
+                         "secondary figure; Monitor.run still runs)")
     ap.add_argument("--peers-venv", type=Path, default=DEFAULT_PEERS_VENV)
     ap.add_argument("--peer-timeout", type=float, default=None)
     ap.add_argument("--workdir", type=Path, default=None,
@@ -916,9 +1127,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     ap.add_argument("--child-args", default="{}", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    for name in ("log_rows", "log_file_rows", "log_reference_rows", "chunk_rows"):
-        if getattr(args, name) < 1:
+    for name in ("log_rows", "log_file_rows", "log_reference_rows", "chunk_rows",
+                 "monitor_chunk_rows"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0.0 <= args.log_feedback_share <= 1.0:
+        ap.error("--log-feedback-share must be between 0 and 1")
     return args
 
 
@@ -987,7 +1201,10 @@ def main(argv: list[str] | None = None) -> int:
             "chunk_rows": args.chunk_rows, "seed": args.seed,
             "log_rows": None if args.skip_log else args.log_rows,
             "log_file_rows": args.log_file_rows, "log_reference_rows": args.log_reference_rows,
+            "log_feedback_share": args.log_feedback_share,
+            "monitor_chunk_rows": args.monitor_chunk_rows or "Monitor's default (65,536)",
             "skip_peer": args.skip_peer, "skip_log": args.skip_log,
+            "skip_log_stream": args.skip_log_stream,
             "detector": "DriftDetector() defaults (Evidently 0.7's methods and thresholds, "
                         "100 quantile cells)",
             "evidently": "Report([DataDriftPreset()]).run(current, reference) with a "
@@ -1019,10 +1236,15 @@ def summary(report: dict[str, Any]) -> None:
            f"({word[t['speed']['met']]}), memory share {t['memory']['share']} "
            f"({word[t['memory']['met']]})")
     if report["prediction_log"]:
-        mon = report["prediction_log"]["monitor"]
-        decode = mon["stages_seconds"]["json_decode_arrow"]
-        eprint(f"log: {mon['rows']:,} rows in {mon['wall_seconds']} s, peak RSS "
-               f"{mon['peak_rss_mib']} MiB; JSON decode {decode} s")
+        log = report["prediction_log"]
+        mon, stream = log["monitor"], log["stream"]
+        eprint(f"log: Monitor.run over {mon['rows']:,} rows in {mon['wall_seconds']} s "
+               f"({mon['rows_per_second']:,} rows/s), peak RSS {mon['peak_rss_mib']} MiB; "
+               f"shifted inputs flagged: {log['agreement']['monitor_equals_expected']}")
+        if stream:
+            eprint(f"     hand-written score_chunks loop: {stream['wall_seconds']} s, peak RSS "
+                   f"{stream['peak_rss_mib']} MiB; JSON decode "
+                   f"{stream['stages_seconds']['json_decode_arrow']} s")
 
 
 if __name__ == "__main__":

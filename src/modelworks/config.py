@@ -40,12 +40,19 @@ class Settings(BaseSettings):
         10 * 1024 * 1024, gt=0, description="Larger request bodies are refused with 413.")
     serve_alias_refresh_seconds: float = Field(
         2.0, ge=0, description="How long a resolved alias or deployment is trusted.")
+    serve_log_probabilities: bool = Field(
+        True, description="Log class probabilities of classifiers even when the client did "
+                          "not ask for them (performance estimation needs them).")
     prediction_log_dir: str | None = Field(
         None, description="Local journal folder (default: <workspace>/prediction-journal).")
     prediction_log_fsync_seconds: float = Field(
         1.0, ge=0, description="fsync the journal this often (0: after every write).")
     prediction_log_compact_seconds: float = Field(
         30.0, gt=0, description="Compact closed journal segments into Parquet this often.")
+    # The worker (see docs/retraining.md): it registers what it retrains, so never approves it.
+    worker_identity: str = Field(
+        "modelworks-worker", min_length=1, max_length=256,
+        description="The identity `modelworks worker` acts (and retrains) as.")
 
     def actor(self, explicit: str | None = None) -> str:
         """The acting identity: argument, then MODELWORKS_USER, then the OS user."""

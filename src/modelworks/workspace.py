@@ -43,9 +43,17 @@ if TYPE_CHECKING:
     from .governance.policies import Policy
     from .governance.roles import RoleBinding
     from .governance.validation import ValidationReport
+    from .monitoring.alerts import Alert, Delivery, MonitoringPlan
+    from .monitoring.canary_analysis import CanaryAnalysis
     from .monitoring.monitor import Monitor, MonitorResult
+    from .monitoring.report import MonitorReport
+    from .monitoring.retraining import RetrainResult
+    from .monitoring.schedules import Schedule
+    from .monitoring.training_specs import TrainingSpec
+    from .monitoring.worker import WorkerInfo
     from .registry import AliasMove, LoadedModel, ModelVersion, RegisteredModel
     from .registry.records import ModelTrace
+    from .serving.canary import CanaryRules
     from .serving.deployments import Deployment, DeploymentEvent, Route
     from .serving.explain_request import RequestExplanation
     from .serving.prediction_trace import PredictionTrace
@@ -682,25 +690,193 @@ class Workspace:
         with self.db.read() as conn:
             return deployments.deployment_history(conn, name)
 
+    def set_canary_rules(self, endpoint: str,
+                         rules: Mapping[str, Any] | str | os.PathLike[str], *,
+                         reason: str | None = None) -> CanaryRules:
+        """When a canary of ``endpoint`` fails (a mapping, YAML text or a YAML file; rules
+        not given keep their defaults); stored with the deployment, audited."""
+        from .serving.canary import set_canary_rules
+
+        return set_canary_rules(self.ctx, endpoint, rules, reason=reason)
+
+    def canary_rules(self, endpoint: str) -> CanaryRules:
+        from .serving.canary import canary_rules
+
+        with self.db.read() as conn:
+            return canary_rules(conn, endpoint)
+
+    def analyze_canary(self, endpoint: str, *, window: str | None = None,
+                       rules: Mapping[str, Any] | str | None = None,
+                       rollback: bool = True) -> CanaryAnalysis:
+        """Compare the endpoint's canaries and shadows with its main entry over the
+        prediction log (since the last traffic change, capped by ``window``); a failed
+        canary leaves the traffic when ``rollback``. Stored and audited."""
+        from .monitoring.canary_analysis import analyze_canary
+
+        return analyze_canary(self.ctx, endpoint, window=window, rules=rules,
+                              rollback=rollback, journal_dir=self.prediction_journal_dir)
+
+    def canary_analyses(self, endpoint: str, *, limit: int = 20) -> list[CanaryAnalysis]:
+        """Stored canary analyses of an endpoint, newest first."""
+        from .monitoring.canary_analysis import list_canary_analyses
+
+        return list_canary_analyses(self.ctx, endpoint, limit=limit)
+
     # -- monitoring ---------------------------------------------------------------------
 
     def monitor(self, uri: str, *, reference: Any = "training",
                 thresholds: Mapping[str, float] | None = None,
-                methods: Mapping[str, str] | None = None, drift_share: float = 0.5) -> Monitor:
-        """A drift monitor of a version (an alias is resolved at each run) against its
-        ``training`` or ``validation`` reference, or a dataset version."""
+                methods: Mapping[str, str] | None = None, drift_share: float = 0.5,
+                segments: list[str] | str | None = None, segment_top: int = 20,
+                missing_jump: float = 0.05, positive_label: Any = None,
+                chunk_rows: int = 65_536) -> Monitor:
+        """A monitor (drift, data quality, performance; per segment with ``segments``) of a
+        version (an alias is resolved at each run) against its ``training`` or
+        ``validation`` reference, or a dataset version."""
         from .monitoring.monitor import Monitor
 
         return Monitor(self.ctx, uri, reference=reference,
                        journal_dir=self.prediction_journal_dir,
                        thresholds=dict(thresholds or {}), methods=dict(methods or {}),
-                       drift_share=drift_share)
+                       drift_share=drift_share, segments=segments, segment_top=segment_top,
+                       missing_jump=missing_jump, positive_label=positive_label,
+                       chunk_rows=chunk_rows)
 
     def monitor_runs(self, uri: str, *, limit: int = 100) -> list[MonitorResult]:
         """Stored monitor runs of a version, newest first."""
         from .monitoring.monitor import list_monitor_runs
 
         return list_monitor_runs(self.ctx, uri, limit=limit)
+
+    def monitor_report(self, uri: str, *, out: str | Path | None = None, runs: int = 30,
+                       run_id: str | None = None) -> MonitorReport:
+        """The drift report of a version's newest monitor run (or ``run_id``), with the trend
+        over its last ``runs`` runs and its alerts; the HTML page is written to ``out``."""
+        from .monitoring.report import build_report
+
+        report = build_report(self.ctx, uri, runs=runs, run_id=run_id)
+        if out is not None:
+            report.save(out)
+        return report
+
+    # -- monitoring plans and alerts -----------------------------------------------------
+
+    def set_monitoring_plan(self, model: str, plan: str | os.PathLike[str] | Mapping[str, Any]
+                            ) -> MonitoringPlan:
+        """Store ``model``'s monitoring plan (YAML text, a YAML file, or a mapping): its
+        alert rules, sinks and schedule; the next version unless the text is unchanged."""
+        from .monitoring.alerts import set_plan
+
+        source: str | Path | dict[str, Any] = dict(plan) if isinstance(plan, Mapping) else \
+            plan if isinstance(plan, str) else Path(plan)
+        return set_plan(self.ctx, model, source)
+
+    def monitoring_plan(self, model: str, *, version: int | None = None) -> MonitoringPlan:
+        """The model's current (or ``version``) monitoring plan; NotFound when it has none."""
+        from .monitoring.alerts import get_plan
+
+        with self.db.read() as conn:
+            return get_plan(conn, model, version)
+
+    def alerts(self, model: str | None = None, *, status: str | None = None,
+               since: datetime | str | None = None, limit: int | None = 100) -> list[Alert]:
+        """Stored alerts (firing and suppressed), newest first; ``since`` is a time or a
+        span back from now such as ``1d``."""
+        from .monitoring.alerts.store import list_alerts, since_time
+
+        with self.db.read() as conn:
+            return list_alerts(conn, model=model, status=status, since=since_time(since),
+                               limit=limit)
+
+    def alert(self, alert_id: str) -> Alert:
+        from .monitoring.alerts import get_alert
+
+        with self.db.read() as conn:
+            return get_alert(conn, alert_id)
+
+    def alert_deliveries(self, alert_id: str) -> list[Delivery]:
+        """Where an alert was sent: one row per sink, with attempts and the last error."""
+        from .monitoring.alerts import deliveries_of, get_alert
+
+        with self.db.read() as conn:
+            get_alert(conn, alert_id)
+            return deliveries_of(conn, alert_id)
+
+    # -- retraining, schedules and the worker (see docs/retraining.md) -------------------
+
+    def set_training(self, model: str, *, entrypoint: str, data: str | Mapping[str, Any],
+                     label: str | None = None, params: Mapping[str, Any] | None = None,
+                     endpoint: str | None = None, canary_weight: float = 0.1,
+                     holdout: float = 0.25, sensitive_features: Sequence[str] = ()
+                     ) -> TrainingSpec:
+        """How ``model`` is retrained: ``entrypoint`` ``module:function`` (checked now) on
+        ``data`` (``dataset:NAME`` or ``{"prediction_log": {"window": "7d"}}``); audited."""
+        from .monitoring.training_specs import set_training_spec
+
+        return set_training_spec(self.ctx, model, entrypoint=entrypoint, data=data,
+                                 label=label, params=params, endpoint=endpoint,
+                                 canary_weight=canary_weight, holdout=holdout,
+                                 sensitive_features=sensitive_features)
+
+    def training_spec(self, model: str) -> TrainingSpec:
+        from .monitoring.training_specs import get_training_spec
+
+        with self.db.read() as conn:
+            return get_training_spec(conn, model)
+
+    def retrain(self, uri: str, *, trigger: str = "manual", trigger_id: str | None = None
+                ) -> RetrainResult:
+        """Retrain, register, validate, evaluate the policy and (if no approval is needed)
+        put the candidate on the spec's endpoint as a canary; every step recorded."""
+        from .monitoring.retraining import retrain
+
+        return retrain(self.ctx, uri, trigger=trigger, trigger_id=trigger_id,
+                       journal_dir=self.prediction_journal_dir)
+
+    def retrain_runs(self, model: str | None = None, *, limit: int = 20) -> list[RetrainResult]:
+        """Retrain runs, newest first."""
+        from .monitoring.retraining import list_retrain_runs
+
+        with self.db.read() as conn:
+            return list_retrain_runs(conn, model, limit=limit)
+
+    def schedule_monitor(self, uri: str, *, every: str, window: str | None = None,
+                         name: str | None = None, reference: str = "training") -> Schedule:
+        """Run ``monitor(uri).run(window=...)`` every ``every`` (window defaults to it)."""
+        from .monitoring.monitor import parse_window
+        from .monitoring.schedules import put_schedule
+
+        if window is not None:
+            parse_window(window)
+        if not isinstance(reference, str) or not reference:
+            raise InvalidInput("reference must be training, validation or dataset:NAME[:V]",
+                               field="reference")
+        return put_schedule(self.ctx, kind="monitor", target=uri, every=every, name=name,
+                            options={"window": window or every, "reference": reference})
+
+    def schedule_retrain(self, uri: str, *, every: str, name: str | None = None) -> Schedule:
+        """Retrain ``uri``'s model every ``every`` (it needs a training spec)."""
+        from .monitoring.schedules import put_schedule
+
+        return put_schedule(self.ctx, kind="retrain", target=uri, every=every, name=name)
+
+    def schedules(self) -> list[Schedule]:
+        from .monitoring.schedules import list_schedules
+
+        with self.db.read() as conn:
+            return list_schedules(conn)
+
+    def unschedule(self, name: str) -> None:
+        from .monitoring.schedules import delete_schedule
+
+        delete_schedule(self.ctx, name)
+
+    def workers(self) -> list[WorkerInfo]:
+        """Worker processes seen (running or stopped), with their last heartbeat."""
+        from .monitoring.worker import list_workers
+
+        with self.db.read() as conn:
+            return list_workers(conn)
 
     # -- audit and lineage --------------------------------------------------------------
 

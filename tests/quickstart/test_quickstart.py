@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -191,7 +192,7 @@ def test_datasets_logged_and_linked_to_every_run(quickstart: Quickstart) -> None
     directory, first, _, _ = quickstart
     assert first.dataset_versions == ["claims-train:1", "claims-holdout:1"]
     with mw.Workspace(directory) as ws:
-        train, holdout = ws.get_dataset("claims-train"), ws.get_dataset("claims-holdout")
+        train, holdout = ws.get_dataset("claims-train", 1), ws.get_dataset("claims-holdout")
         assert (train.row_count, holdout.row_count) == (1125, 375)
         frame = ws.load_dataset(holdout)
         assert list(frame.columns) == COLUMNS
@@ -234,7 +235,7 @@ def test_running_again_reuses_data_versions_and_adds_runs(quickstart: Quickstart
     assert second.dataset_versions == first.dataset_versions
     assert not set(second.run_ids) & set(first.run_ids)
     with mw.Workspace(directory) as ws:
-        assert len(ws.dataset_versions("claims-train")) == 1
+        assert len(ws.dataset_versions("claims-holdout")) == 1
         assert len(ws.search_runs(experiment=EXPERIMENT)) == 6
         for a, b in zip(first.run_ids, second.run_ids, strict=True):  # same seed, same models
             ra, rb = ws.get_run(a), ws.get_run(b)
@@ -273,7 +274,7 @@ def test_console_command_runs_the_demo(tmp_path: Path) -> None:
     with mw.Workspace(target) as ws:
         runs = ws.search_runs(experiment=EXPERIMENT)
         assert len(runs) == 3 and all(r.status == "FINISHED" for r in runs)
-        assert ws.get_dataset("claims-train").row_count == 3750
+        assert ws.get_dataset("claims-train", 1).row_count == 3750
         assert ws.verify_audit().ok
 
 
@@ -302,20 +303,24 @@ def test_every_quickstart_model_registers_and_loads_safely(tmp_path: Path) -> No
 def test_winner_is_validated_approved_promoted_and_carded(quickstart: Quickstart) -> None:
     directory, first, second, out = quickstart
     with mw.Workspace(directory) as ws:
-        assert first.production is not None and second.production == second.model_version
         for summary in (first, second):
             (report,) = ws.validation_reports(summary.model_version)
             assert report.held_out and "roc_auc" in report.metrics
             decisions = ws.decisions(summary.model_version)
             assert [(d.decision, d.actor) for d in decisions] == [
                 ("approved", "model-risk-validator")]
-            assert ws.policy_evaluations(summary.model_version)[0].passed
+        assert ws.policy_evaluations(first.model_version)[-1].passed
+        # the rerun's winner (trained on the old claims) regresses against the retrained
+        # production version on the gate's comparison: refused, and production stays
+        refused = ws.policy_evaluations(second.model_version)[0]
+        assert not refused.passed
+        assert second.production == "models:/claims-triage/2" and second.lifecycle is None
         assert [p.name for p in ws.policies()] == ["high-risk"]
         assert ws.get_model("claims-triage").lifecycle_status == "production"
         moves = ws.alias_history("claims-triage", "production")
         assert [(m.version, m.forced) for m in moves] == [(1, False), (2, False)]
         assert ws.verify_audit().ok
-    card = second.model_card.read_text()
+    card = first.model_card.read_text()
     assert card.startswith("<!DOCTYPE html>") and "Flag incoming insurance claims" in card
     assert "model-risk-validator" in card
     assert "promoted" in out and "model card" in out
@@ -323,12 +328,50 @@ def test_winner_is_validated_approved_promoted_and_carded(quickstart: Quickstart
 
 def test_promoted_model_is_deployed_and_its_answers_logged(quickstart: Quickstart) -> None:
     directory, first, second, out = quickstart
-    assert first.served_requests == second.served_requests == 200
+    assert (first.served_requests, second.served_requests) == (4000, 0)
     with mw.Workspace(directory) as ws:
         deployment = ws.get_deployment("claims")
         assert [r.model for r in deployment.routes] == ["models:/claims-triage@production"]
         log = ws.predictions("claims-triage", with_feedback=True)
-        assert len(log) == 400 and set(log["endpoint"]) == {"claims"}
-        assert set(log["version"].astype(int)) == {1, 2}  # the alias moved between runs
-        assert log["label"].notna().sum() == 200
-    assert "the prediction log holds 200" in out
+        assert len(log) == 4000 and set(log["endpoint"]) == {"claims"}
+        # the winner served, then the retrained candidate as a canary beside it
+        assert set(log["version"].astype(int)) == {1, 2}
+        assert log["label"].notna().all()
+    assert "traffic: stable period" in out and "canary" in out
+
+
+def test_drift_alert_retraining_canary_promotion(quickstart: Quickstart) -> None:
+    directory, first, _, out = quickstart
+    life = first.lifecycle
+    assert life is not None
+    assert life.stable_drift_share < 0.3 < life.shifted_drift_share
+    assert {"claim_amount", "procedure_code"} <= set(life.drifted_columns)
+    assert "dataset-drift" in life.alerts
+    assert life.retrain_status == "awaiting_approval"  # high risk: a validator decides
+    assert life.candidate == "models:/claims-triage/2"
+    assert life.canary_verdict == "pass"
+    assert life.production == "models:/claims-triage/2"
+    assert life.audit_ok
+    with mw.Workspace(directory) as ws:
+        runs = ws.retrain_runs("claims-triage")
+        assert [r.candidate_version for r in runs] == [2]
+        for run in runs:
+            assert run.actor == "modelworks-worker" and run.trigger == "alert"
+            assert ws.alert(run.trigger_id).rule == "dataset-drift"
+            decisions = ws.decisions(run.candidate)
+            assert [(d.decision, d.actor) for d in decisions] == [
+                ("approved", "model-risk-validator")]
+        moves = ws.alias_history("claims-triage", "production")
+        assert [m.version for m in moves] == [1, 2]
+        assert ws.canary_analyses("claims")[0].verdict == "pass"
+        assert ws.verify_audit().ok
+    reports = directory / "reports"
+    page = (reports / "lifecycle-claims-triage.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") >= 3
+    assert "dataset-drift" in page and "modelworks-worker" in page
+    assert not re.search(r"(src|href)=\"https?://", page)  # self-contained
+    assert (reports / "drift-claims-triage-v1.html").exists()
+    assert (reports / "validation-claims-triage-v2.html").exists()
+    lines = (reports / "alerts.jsonl").read_text().splitlines()
+    assert any(json.loads(line)["rule"] == "dataset-drift" for line in lines)
+    assert "alert" in out and "promoted   endpoint claims" in out

@@ -341,3 +341,17 @@ def test_explain_a_served_prediction(serving_ws, serve, cancer) -> None:
         serving_ws.explain_prediction("0" * 26)
     with pytest.raises(mw.InvalidInput, match="request"):
         serving_ws.explain_prediction("not-an-id")
+
+
+def test_a_numeric_pipeline_takes_the_fast_path(serve, serving_ws, cancer) -> None:
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = cancer
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x, y)
+    serving_ws.register_model("scaled", model=pipe, input_example=x.head())
+    srv = serve()
+    reply = srv.client.post("/v1/models/scaled/predict", json={"instances": [_row(x, 0),
+                                                                             _row(x, 1)]})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["predictions"] == pipe.predict(x.head(2)).tolist()
+    assert srv.app.state.serving.cache.cached(parse_model_uri("scaled/1")).fast is True

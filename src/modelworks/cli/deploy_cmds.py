@@ -250,5 +250,51 @@ def list_(ctx: typer.Context, json_: JsonOption = False) -> None:
     console().print(t)
 
 
+@deploy_app.command("canary-check")
+def canary_check(
+    ctx: typer.Context,
+    name: NameArg,
+    window: Annotated[str | None, typer.Option(
+        "--window", help="Read at most this far back, e.g. 1h (default: since the last "
+        "traffic change).")] = None,
+    no_rollback: Annotated[bool, typer.Option(
+        "--no-rollback", help="Report only: leave a failed canary in the traffic.")] = False,
+    json_: JsonOption = False,
+) -> None:
+    """Compare the canaries and shadows with the main entry; a failed canary leaves the
+    traffic. Exit 0 pass, 1 fail, 3 inconclusive."""
+    from ._canary_view import EXIT_CODES, analysis_view
+
+    with global_options(ctx).open_workspace() as ws:
+        analysis = ws.analyze_canary(name, window=window, rollback=not no_rollback)
+    if json_:
+        print_json(analysis)
+    else:
+        console().print(analysis_view(analysis))
+    if EXIT_CODES[analysis.verdict]:
+        raise typer.Exit(EXIT_CODES[analysis.verdict])
+
+
+@deploy_app.command("canary-rules")
+def canary_rules(
+    ctx: typer.Context,
+    name: NameArg,
+    set_: Annotated[str | None, typer.Option(
+        "--set", metavar="FILE", help="Replace the rules with this YAML file's.")] = None,
+    json_: JsonOption = False,
+) -> None:
+    """The endpoint's canary rules (defaults where unset); --set FILE replaces them."""
+    from pathlib import Path
+
+    with global_options(ctx).open_workspace() as ws:
+        rules = (ws.set_canary_rules(name, Path(set_)) if set_ is not None
+                 else ws.canary_rules(name))
+    if json_:
+        print_json(rules)
+        return
+    console().print(kv_grid([(k, "off" if v is None else str(v))
+                             for k, v in rules.model_dump().items()]))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(deploy_app, name="deploy")

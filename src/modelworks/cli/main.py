@@ -19,6 +19,7 @@ from .. import __version__
 from ..errors import ModelworksError
 from . import (
     GlobalOptions,
+    alerts_cmds,
     audit_cmds,
     data_cmds,
     deploy_cmds,
@@ -31,6 +32,7 @@ from . import (
     trace_cmd,
     tracking_cmds,
     validate_cmd,
+    worker_cmds,
     workspace_cmds,
 )
 
@@ -138,7 +140,7 @@ def _global_options(
 
 for _module in (workspace_cmds, tracking_cmds, data_cmds, models_cmds, governance_cmds,
                 validate_cmd, trace_cmd, audit_cmds, quickstart_cmd, deploy_cmds,
-                serve_cmds, predictions_cmds, monitor_cmds):
+                serve_cmds, predictions_cmds, monitor_cmds, alerts_cmds, worker_cmds):
     _module.register(app)
 
 

@@ -1,9 +1,10 @@
-"""``modelworks monitor run|runs``: drift of a version's served predictions or given data."""
+"""``modelworks monitor run|runs|report|schedule``: drift of a version's served predictions
+or given data, its HTML/JSON report, and monitor runs on a clock."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
@@ -11,6 +12,9 @@ from rich.text import Text
 from ..errors import InvalidInput
 from . import global_options
 from ._output import JsonOption, cell, console, fmt_time, print_json, table
+
+if TYPE_CHECKING:
+    from ..monitoring.monitor import MonitorResult
 
 __all__ = ["register"]
 
@@ -33,11 +37,16 @@ def run(
     until: Annotated[str | None, typer.Option("--until", help="ISO 8601 (UTC).")] = None,
     data: Annotated[Path | None, typer.Option("--data", help="A CSV or Parquet file to "
                                               "compare instead of the log.")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="The column of --data "
+                                              "holding true labels.")] = None,
+    segment: Annotated[list[str] | None, typer.Option(
+        "--segment", help="A column to split the window by (repeatable).")] = None,
     reference: Annotated[str, typer.Option("--reference", help="training, validation or "
                                            "dataset:NAME[:VERSION]")] = "training",
     json_: JsonOption = False,
 ) -> None:
-    """Compare a window of served predictions (or a file) with the version's reference."""
+    """Compare a window of served predictions (or a file) with the version's reference:
+    drift, data quality, performance, per segment with --segment."""
     import pandas as pd
 
     frame = None
@@ -48,21 +57,63 @@ def run(
     if frame is None and window is None and since is None:
         window = "1d"
     with global_options(ctx).open_workspace() as ws:
-        result = ws.monitor(_uri(model_uri), reference=reference).run(
-            data=frame, window=window, since=since, until=until)
+        result = ws.monitor(_uri(model_uri), reference=reference, segments=segment).run(
+            data=frame, window=window, since=since, until=until, label=label)
     if json_:
-        print_json(result)
+        print_json({**result.model_dump(mode="json"), "metrics": result.metrics()})
         return
+    _print_run(result)
+
+
+def _print_run(result: MonitorResult) -> None:
+    out = console()
     drift = result.drift
     verdict = "DRIFT" if drift.dataset_drift else "no dataset drift"
-    t = table("column", "method", "value", "threshold", "drifted",
+    t = table("column", "method", "value", "threshold", "psi", "drifted",
               title=f"{result.model}/{result.version}: {result.rows:,} rows vs "
                     f"{result.reference} reference — {verdict} "
                     f"({drift.drifted_columns}/{drift.scored_columns} columns)")
     for c in drift.columns:
         t.add_row(cell(c.column), cell(c.method or c.status), cell(c.value),
-                  cell(c.threshold), Text("yes", style="bold red") if c.drifted else cell("no"))
-    console().print(t)
+                  cell(c.threshold), cell(result.psi.get(c.column)),
+                  Text("yes", style="bold red") if c.drifted else cell("no"))
+    out.print(t)
+    quality = result.quality
+    if quality is not None:
+        flagged = quality.flagged
+        title = (f"data quality: {quality.error_rows:,} rows with an error "
+                 f"({quality.error_rate:.2%})")
+        if not flagged:
+            out.print(Text(f"{title}; no check flagged"))
+        else:
+            q = table("column", "check", "count", "rate", "detail", title=title)
+            for check in flagged:
+                q.add_row(cell(check.column), cell(check.check), cell(check.count),
+                          cell(round(check.rate, 4)), cell(check.detail))
+            out.print(q)
+    perf = result.performance
+    if perf is not None:
+        p = table("metric", "value", "baseline", "drop",
+                  title=f"performance: {perf.labelled_rows:,} of {perf.rows:,} rows labelled")
+        for group, values, drops in (("", perf.metrics, perf.drop),
+                                     ("estimated ", perf.estimated, perf.estimated_drop)):
+            for name, value in values.items():
+                p.add_row(cell(group + name), cell(value), cell(perf.baseline.get(name)),
+                          cell(drops.get(name)))
+        if perf.metrics or perf.estimated:
+            out.print(p)
+        else:
+            out.print(Text(f"performance: {'; '.join(perf.notes) or 'no metrics'}"))
+    if result.segments:
+        s = table("segment", "rows", "drift share", "drifted columns", "quality errors",
+                  "positive rate", "error rate", title=f"segments ({len(result.segments)})")
+        for seg in result.segments:
+            s.add_row(cell(f"{seg.column}={seg.value}"), cell(seg.rows),
+                      cell(round(seg.drift.share, 3)),
+                      cell(", ".join(seg.drifted_columns) or "—"),
+                      cell(round(seg.quality.error_rate, 4)), cell(seg.positive_rate),
+                      cell(seg.error_rate))
+        out.print(s)
 
 
 @monitor_app.command("runs")
@@ -85,6 +136,60 @@ def runs(
                   cell(r.rows), cell(round(r.drift.share, 3)),
                   cell(", ".join(r.drifted_columns) or "—"))
     console().print(t)
+
+
+@monitor_app.command("report")
+def report(
+    ctx: typer.Context,
+    model_uri: Annotated[str, typer.Argument(help="NAME/VERSION, NAME@ALIAS or models:/...")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The HTML file to write "
+                                             "(default: NAME-vVERSION-drift.html).")] = None,
+    runs_: Annotated[int, typer.Option("--runs", help="Past runs in the trend.")] = 30,
+    run_id: Annotated[str | None, typer.Option("--run", help="A monitor run id (or its "
+                                               "first characters); default: the newest.")
+                      ] = None,
+    json_: JsonOption = False,
+) -> None:
+    """A self-contained HTML drift report of a monitor run (or, with --json, its data)."""
+    with global_options(ctx).open_workspace() as ws:
+        found = ws.monitor_report(_uri(model_uri), runs=runs_, run_id=run_id)
+    if json_:
+        if out is not None:
+            found.save(out)
+        print_json(found)
+        return
+    path = found.save(out or Path(f"{found.model}-v{found.version}-drift.html"))
+    out_console = console()
+    out_console.print(Text(str(path)), soft_wrap=True)
+    out_console.print(Text(f"{found.model}/{found.version}, run {found.run_id[:12]}: "
+                           f"{found.drifted_columns}/{found.scored_columns} columns drifted"
+                           f"{' (dataset drift)' if found.dataset_drift else ''}, "
+                           f"{len(found.trend)} runs in the trend, {len(found.alerts)} alerts"))
+
+
+@monitor_app.command("schedule")
+def schedule(
+    ctx: typer.Context,
+    model_uri: Annotated[str, typer.Argument(help="NAME/VERSION, NAME@ALIAS or models:/...")],
+    every: Annotated[str, typer.Option("--every", help="How often, e.g. 30m, 1h, 1d.")],
+    window: Annotated[str | None, typer.Option("--window", help="The span of the log each "
+                                               "run reads (default: --every).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="The schedule's name (default: "
+                                             "monitor:NAME@ALIAS).")] = None,
+    reference: Annotated[str, typer.Option("--reference", help="training, validation or "
+                                           "dataset:NAME[:VERSION]")] = "training",
+    json_: JsonOption = False,
+) -> None:
+    """Run the monitor on a clock: `modelworks worker` runs it when due (audited)."""
+    with global_options(ctx).open_workspace() as ws:
+        found = ws.schedule_monitor(_uri(model_uri), every=every, window=window, name=name,
+                                    reference=reference)
+    if json_:
+        print_json(found)
+        return
+    console().print(Text(f"schedule {found.name}: monitor {found.target} every {found.every} "
+                         f"over the last {found.options.get('window')}; next run "
+                         f"{fmt_time(found.next_run_at)} (run by `modelworks worker`)"))
 
 
 def register(app: typer.Typer) -> None:

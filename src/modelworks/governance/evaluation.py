@@ -24,6 +24,7 @@ from ..registry.uri import ModelRef, parse_model_uri
 from ..store.tables import (
     model_aliases,
     model_card_fields,
+    monitoring_plans,
     policy_evaluations,
     registered_models,
     utcnow,
@@ -108,6 +109,14 @@ class _Facts:
                                         model_card_fields.c.version.in_(
                                             (0, self.version.version)))).all()
         return {f: v for f, v in rows if v and v.strip()}
+
+    def monitoring_rules(self) -> int | None:
+        """Rules in the model's current monitoring plan; None without a plan. (Read from
+        the table: governance sits below monitoring and never imports it.)"""
+        spec = self.conn.execute(select(monitoring_plans.c.spec).where(
+            monitoring_plans.c.model_id == self.model.id)
+            .order_by(monitoring_plans.c.version.desc()).limit(1)).scalar()
+        return None if spec is None else len(spec.get("rules") or [])
 
     def training_dataset_versions(self) -> list[int]:
         if self.version.run_id is None:
@@ -228,6 +237,9 @@ def _evidence(items: list[str | dict[str, list[str]]], facts: _Facts) -> RuleOut
         elif item == "explanations" and (facts.report is None
                                          or not facts.report.has_explanations):
             missing.append("explanations in the validation report")
+        elif item == "monitoring_plan" and not facts.monitoring_rules():
+            missing.append("a monitoring plan with at least one alert rule (modelworks "
+                           f"monitor plan set {facts.version.name} plan.yaml)")
     names = ", ".join(i if isinstance(i, str) else "model card fields" for i in items)
     return RuleOutcome(rule=f"evidence: {names}", passed=not missing,
                        reason="missing " + "; ".join(missing) if missing else "all present")

@@ -8,7 +8,8 @@ rules. Each rule is a mapping with one kind key::
       bound: ci_low
     - no_regression: {metric: roc_auc, versus: production, tolerance: 0.01}
     - fairness: {feature: sex, metric: demographic_parity_difference, max: 0.1}
-    - evidence: [held_out_validation, explanations, {model_card: [intended_use, limitations]}]
+    - evidence: [held_out_validation, explanations, monitoring_plan,
+                 {model_card: [intended_use, limitations]}]
     - approvals: {count: 1, role: validator}
     - no_identifier_features: true
 
@@ -53,7 +54,8 @@ __all__ = [
 
 FAIRNESS_METRICS = ("demographic_parity_difference", "demographic_parity_ratio",
                     "equalized_odds_difference")
-EVIDENCE = ("held_out_validation", "validation", "explanations", "model_card")
+# monitoring_plan: the model has a monitoring plan with at least one alert rule.
+EVIDENCE = ("held_out_validation", "validation", "explanations", "model_card", "monitoring_plan")
 # Model card fields only a person can write (see cards.py).
 CARD_FIELDS = ("intended_use", "out_of_scope_uses", "factors", "ethical_considerations",
                "caveats", "limitations")

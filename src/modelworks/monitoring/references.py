@@ -32,8 +32,8 @@ from ..registry.uri import parse_model_uri
 from ..store.tables import reference_profiles, utcnow
 from .drift.profile import ReferenceProfile, profile_reference
 
-__all__ = ["PREDICTION", "ReferenceRecord", "current_frame", "get_reference", "store_reference",
-           "training_frame"]
+__all__ = ["PREDICTION", "ReferenceRecord", "current_frame", "get_reference", "model_failed",
+           "store_reference", "training_frame"]
 
 PREDICTION = "prediction"
 
@@ -84,8 +84,19 @@ def current_frame(loaded: LoadedModel, data: pd.DataFrame, *, with_prediction: b
                            f"({', '.join(names[:5])}...)", field="data")
     frame = data[[n for n in names if n in data.columns]].copy()
     if with_prediction and not missing:
-        frame[PREDICTION] = loaded.predict(frame)
+        try:
+            frame[PREDICTION] = loaded.predict(frame)
+        except InvalidInput:
+            raise
+        except Exception as exc:  # the model's own failure: say which model and why
+            raise model_failed(loaded, exc) from exc
     return frame
+
+
+def model_failed(loaded: LoadedModel, exc: Exception) -> InvalidInput:
+    """A model that raised on the given data: a client-facing error naming ``data``."""
+    return InvalidInput(f"{loaded.version.uri} could not predict on the data: "
+                        f"{type(exc).__name__}: {exc}", field="data")
 
 
 def store_reference(ctx: Context, uri: str, data: pd.DataFrame, *, source: str,

@@ -8,7 +8,6 @@ Running it again on the same folder reuses the dataset versions and adds three n
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shlex
 import tempfile
@@ -46,11 +45,12 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ..errors import Conflict, InvalidInput, NotFound, PolicyViolation
+from ..errors import InvalidInput, NotFound, PolicyViolation
 from ..records import RunRecord
 from ..tracking.active_run import ActiveRun
 from ..workspace import Workspace
 from .claims_data import FEATURE_COLUMNS, LABEL_COLUMN, SENSITIVE_COLUMNS, generate_claims
+from .lifecycle import ENDPOINT, LifecycleSummary, run_lifecycle
 
 __all__ = [
     "EXPERIMENT",
@@ -69,8 +69,6 @@ REGISTERED_MODEL = "claims-triage"
 CANDIDATE_ALIAS = "staging"
 PRODUCTION_ALIAS = "production"
 POLICY = "builtin:high-risk"
-ENDPOINT = "claims"
-STREAM_REQUESTS = 200
 VALIDATOR = "model-risk-validator"  # a second, declared actor: the independent reviewer
 CARD_TEXT = {
     "intended_use": "Flag incoming insurance claims for manual review so reviewers see the "
@@ -108,7 +106,8 @@ class QuickstartSummary(BaseModel):
     model_version: str  # models:/NAME/VERSION of the registered winner
     production: str | None  # the version holding production (None: the gate refused)
     model_card: Path  # the winner's model card (HTML)
-    served_requests: int  # requests sent through the deployed endpoint (0: not deployed)
+    served_requests: int  # claims sent through the deployed endpoint (0: not deployed)
+    lifecycle: LifecycleSummary | None  # drift, alert, retraining, canary (None: not deployed)
     seconds: float
 
 
@@ -341,7 +340,17 @@ def run_quickstart(
         console.print(escape(ws.trace(f"models:/{REGISTERED_MODEL}@{CANDIDATE_ALIAS}")
                              .render_tree()), highlight=False)
         card_path = _govern(ws, mv, holdout_v, directory, console)
-        served = _serve_stream(ws, holdout, console, seed=seed)
+        lifecycle = None
+        holder = _holder(ws, REGISTERED_MODEL, PRODUCTION_ALIAS)
+        if holder != mv.uri:  # e.g. a rerun: production holds an earlier run's retrained model
+            console.print(f"[yellow]lifecycle skipped[/]: production holds {holder}, not this "
+                          f"run's winner; run the quickstart on a new folder to see drift, "
+                          "alerts, retraining and the canary")
+        else:
+            console.rule("[bold]in production: drift, alert, retraining, canary, promotion")
+            lifecycle = run_lifecycle(ws, REGISTERED_MODEL, PRODUCTION_ALIAS,
+                                      directory / "reports", console, seed=seed,
+                                      validator=VALIDATOR)
         console.print(_look_further(directory, best.id))
         return QuickstartSummary(
             workspace=ws.location.folder or directory,
@@ -354,7 +363,8 @@ def run_quickstart(
             model_version=mv.uri,
             production=_holder(ws, REGISTERED_MODEL, PRODUCTION_ALIAS),
             model_card=card_path,
-            served_requests=served,
+            served_requests=lifecycle.requests if lifecycle else 0,
+            lifecycle=lifecycle,
             seconds=time.perf_counter() - started,
         )
 
@@ -401,67 +411,6 @@ def _govern(ws: Workspace, mv: Any, holdout: Any, directory: Path, console: Cons
     return card_path
 
 
-def _serve_stream(ws: Workspace, holdout: pd.DataFrame, console: Console, *,
-                  seed: int) -> int:
-    """Deploy production behind an endpoint, stream requests through a real server on a
-    local port, send ground truth for some, and show what the prediction log holds."""
-    if _holder(ws, REGISTERED_MODEL, PRODUCTION_ALIAS) is None:
-        console.print("[yellow]not deployed[/]: nothing holds production")
-        return 0
-    import socket
-    import threading
-
-    import httpx
-    import uvicorn
-
-    from ..serving.app import create_app
-
-    with contextlib.suppress(Conflict):  # a rerun: the endpoint follows the moved alias
-        ws.create_deployment(ENDPOINT, model=f"{REGISTERED_MODEL}@{PRODUCTION_ALIAS}",
-                             reason="quickstart: serve the promoted model")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(create_app(ws), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.02)
-    rows = holdout.sample(min(STREAM_REQUESTS, len(holdout)), random_state=seed)
-    features = rows[list(FEATURE_COLUMNS)].astype(object).where(rows[list(FEATURE_COLUMNS)]
-                                                              .notna(), None)
-    answered: list[tuple[str, int]] = []
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client, \
-                _progress(console) as progress:
-            task = progress.add_task(f"endpoint {ENDPOINT}", total=len(rows), status="")
-            for (_, record), label in zip(features.iterrows(), rows[LABEL_COLUMN],
-                                          strict=True):
-                reply = client.post(f"/v1/endpoints/{ENDPOINT}/predict",
-                                    json={"instances": [record.to_dict()]})
-                reply.raise_for_status()
-                answered.append((reply.json()["request_id"], int(label)))
-                progress.update(task, advance=1, status=f"v{reply.json()['version']}")
-            # ground truth arrives later, and for some predictions only
-            client.post("/v1/feedback", json={"feedback": [
-                {"prediction_id": f"{rid}:0", "label": label}
-                for rid, label in answered[::2]]}).raise_for_status()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-    log = ws.predictions(REGISTERED_MODEL, with_feedback=True)
-    mine = log[log["request_id"].isin({rid for rid, _ in answered})]
-    labelled = mine.dropna(subset=["label"])
-    hits = (labelled["output"].astype(int) == labelled["label"].astype(int)).mean()
-    console.print(f"served     {len(answered)} requests through endpoint [cyan]{ENDPOINT}[/] "
-                  f"-> the prediction log holds {len(mine)} of them (versions "
-                  f"{sorted(set(mine['version'].astype(int)))}), median latency "
-                  f"{mine['latency_ms'].median():.2f} ms, {int(mine['output'].sum())} flagged "
-                  f"for review; {len(labelled)} labelled so far, accuracy {hits:.3f}")
-    return len(answered)
-
-
 def _holder(ws: Workspace, name: str, alias: str) -> str | None:
     try:
         return ws.resolve_model(f"models:/{name}@{alias}").uri
@@ -502,6 +451,15 @@ def _look_further(directory: Path, best_id: str) -> Panel:
         (f"{cmd} deploy show {ENDPOINT}", "the endpoint: routes, shadows, history"),
         (f"{cmd} predictions list --model {REGISTERED_MODEL} --limit 10",
          "what the server answered, from the prediction log"),
+        (f"{cmd} monitor runs {REGISTERED_MODEL}@{PRODUCTION_ALIAS}",
+         "monitor runs: drift, quality, performance"),
+        (f"{cmd} monitor report {REGISTERED_MODEL}/1 --out drift.html",
+         "the drift report (HTML) of the first version"),
+        (f"{cmd} alerts list --model {REGISTERED_MODEL}", "alerts raised by the monitoring plan"),
+        (f"{cmd} retrain-runs --model {REGISTERED_MODEL}",
+         "retraining: trigger, steps, candidate"),
+        (f"{cmd} deploy canary-check {ENDPOINT}", "compare canary and main version now"),
+        (f"{cmd} worker", "run schedules, retraining and canary checks continuously"),
         (f"{cmd} serve --models {REGISTERED_MODEL}@{PRODUCTION_ALIAS}",
          "serve it yourself (native, MLflow /invocations, Open Inference v2)"),
         (f"{cmd} audit log", "every change, who made it and when"),

@@ -36,8 +36,8 @@ from .model_cache import ModelCache, ServedModel
 from .refresh import Refreshing
 
 __all__ = ["BodyTooLarge", "ServerState", "UnsupportedMediaType", "create_app", "decode_json",
-           "error_response", "json_response", "predict_and_log", "predict_rows", "read_body",
-           "status_of"]
+           "error_response", "json_response", "log_error", "predict_and_log", "predict_rows",
+           "read_body", "status_of"]
 
 log = logging.getLogger("modelworks.serving")
 
@@ -69,6 +69,10 @@ class ServerState:
     log: Any = None  # PredictionLog, when prediction logging is on
     ready: bool = False
     ttl: float = 2.0
+    # Log class probabilities the client did not ask for (serve_log_probabilities), so
+    # monitoring can estimate performance before labels arrive.
+    log_proba: bool = True
+    proba_failed: set[tuple[str, int]] = field(default_factory=set)
     _deployments: Refreshing[Any] = field(default_factory=lambda: Refreshing(2.0))
     pinned_by_name: dict[str, ModelRef] = field(default_factory=dict)
 
@@ -117,10 +121,32 @@ def decode_json(body: bytes) -> Any:
                         field="body") from exc
 
 
-def predict_rows(served: ServedModel, rows: list[dict[str, Any]], *, proba: bool
-                 ) -> tuple[list[Any], list[Any] | None]:
-    """Check and predict (raises InvalidInput for a signature mismatch)."""
-    return served.predict(served.inputs(rows), proba=proba)
+def predict_rows(served: ServedModel, rows: list[dict[str, Any]], *, proba: bool,
+                 log_proba: bool = False) -> tuple[list[Any], list[Any] | None]:
+    """Check and predict (raises InvalidInput for a signature mismatch).
+
+    ``log_proba``: compute the probabilities even though the client did not ask (for the
+    log); if the model's ``predict_proba`` fails, they are left out, never the answer.
+    """
+    data = served.inputs(rows)
+    if proba or not log_proba:
+        return served.predict(data, proba=proba)
+    try:
+        return served.predict(data, proba=True)
+    except Exception:
+        return served.predict(data, proba=False)
+
+
+def _log_proba(state: ServerState, served: ServedModel, proba: bool) -> bool:
+    """Whether to compute probabilities only for the log."""
+    return (not proba and state.log_proba and state.log is not None and served.has_proba
+            and (served.name, served.number) not in state.proba_failed)
+
+
+def _proba_failed(state: ServerState, served: ServedModel) -> None:
+    state.proba_failed.add((served.name, served.number))
+    log.warning("%s: predict_proba failed, so its predictions are logged without class "
+                "probabilities from now on (no performance estimate)", served.version.uri)
 
 
 def log_rows(state: ServerState, served: ServedModel, rows: list[dict[str, Any]],
@@ -153,18 +179,46 @@ def _append(state: ServerState, served: ServedModel, rows: list[dict[str, Any]],
     } for i, row in enumerate(rows)])
 
 
+def log_error(state: ServerState, served: ServedModel, exc: BaseException, *,
+              request_id: str, endpoint: str | None, started: float,
+              shadow: bool = False) -> None:
+    """One row with ``error`` for a request the model failed on, so canary analysis can
+    count each version's errors. A client's mistake (InvalidInput, any ModelworksError) is
+    not the model's; failures are rare, so answered requests pay nothing for this."""
+    if state.log is None or isinstance(exc, ModelworksError):
+        return
+    try:
+        state.log.append_rows([{
+            "prediction_id": f"{request_id}:0", "request_id": request_id, "row": 0,
+            "ts": time.time(), "endpoint": endpoint, "model": served.name,
+            "version": served.number, "inputs": {}, "output": None, "proba": None,
+            "latency_ms": (time.perf_counter() - started) * 1000, "shadow": shadow,
+            "error": type(exc).__name__}])
+    except (OSError, RuntimeError):  # the request fails anyway: keep its own error
+        log.warning("request %s: its failure could not be logged", request_id, exc_info=True)
+
+
 async def predict_and_log(state: ServerState, served: ServedModel, rows: list[dict[str, Any]],
                           *, proba: bool, request_id: str, endpoint: str | None,
                           started: float) -> tuple[list[Any], list[Any] | None]:
     """Predict (inline when small) and journal the rows; what every protocol calls."""
-    if len(rows) <= _INLINE_ROWS:
-        predictions, probabilities = predict_rows(served, rows, proba=proba)
-    else:
-        predictions, probabilities = await run_in_threadpool(predict_rows, served, rows,
-                                                             proba=proba)
+    extra = _log_proba(state, served, proba)
+    try:
+        if len(rows) <= _INLINE_ROWS:
+            predictions, probabilities = predict_rows(served, rows, proba=proba,
+                                                      log_proba=extra)
+        else:
+            predictions, probabilities = await run_in_threadpool(
+                predict_rows, served, rows, proba=proba, log_proba=extra)
+    except Exception as exc:
+        log_error(state, served, exc, request_id=request_id, endpoint=endpoint,
+                  started=started)
+        raise
+    if extra and probabilities is None:
+        _proba_failed(state, served)
     log_rows(state, served, rows, predictions, probabilities, request_id=request_id,
              endpoint=endpoint, started=started)
-    return predictions, probabilities
+    return predictions, probabilities if proba else None
 
 
 def wants_proba(request: Request, body: Any) -> bool:
@@ -285,14 +339,21 @@ async def run_shadows(state: ServerState, shadows: list[str], rows: list[dict[st
     """Copies for shadow versions: answers logged (shadow=True), never returned."""
     for uri in shadows:
         started = time.perf_counter()
+        served: ServedModel | None = None
         try:
             served = await state.served(parse_model_uri(uri))
+            extra = _log_proba(state, served, False)
             predictions, probabilities = await run_in_threadpool(
-                predict_rows, served, rows, proba=False)
+                predict_rows, served, rows, proba=False, log_proba=extra)
+            if extra and probabilities is None:
+                _proba_failed(state, served)
             log_rows(state, served, rows, predictions, probabilities, request_id=request_id,
                      endpoint=endpoint, started=started, shadow=True)
-        except Exception:  # a failing shadow must never touch the live answer
+        except Exception as exc:  # a failing shadow must never touch the live answer
             log.warning("shadow %s failed for request %s", uri, request_id, exc_info=True)
+            if served is not None:
+                log_error(state, served, exc, request_id=request_id, endpoint=endpoint,
+                          started=started, shadow=True)
 
 
 # -- the app --------------------------------------------------------------------------------
@@ -346,6 +407,7 @@ def create_app(workspace: Any, *, models: Sequence[str] = (), journal_dir: Any =
     state = ServerState(workspace=workspace, cache=cache, metrics=ServingMetrics(gauges),
                         pinned=pinned, max_body=settings.serve_max_body_bytes,
                         ttl=settings.serve_alias_refresh_seconds,
+                        log_proba=settings.serve_log_probabilities,
                         pinned_by_name={r.name: r for r in pinned},
                         # never stale beyond the interval: `deploy disable` must bite at once
                         _deployments=Refreshing(settings.serve_alias_refresh_seconds,

@@ -150,8 +150,11 @@ def _save(ctx: Context, conn: Connection, dep_id: int, before: Deployment,
           extra: Mapping[str, Any] | None = None) -> Deployment:
     now = utcnow()
     after = after.model_copy(update={"updated_at": now, "updated_by": ctx.actor})
+    # Other keys of the spec (``canary_rules``, see ``canary``) outlive traffic changes.
+    stored = conn.execute(select(deployments.c.spec).where(deployments.c.id == dep_id)
+                          ).scalar_one()
     conn.execute(update(deployments).where(deployments.c.id == dep_id).values(
-        status=after.status, spec=_spec(after), fallback=after.fallback,
+        status=after.status, spec={**stored, **_spec(after)}, fallback=after.fallback,
         disabled_reason=after.disabled_reason, updated_at=now, updated_by=ctx.actor))
     _log(ctx, conn, dep_id, before, after, action=action, reason=reason, extra=extra)
     return after

@@ -40,6 +40,23 @@ def _estimators(model: Any) -> list[Any]:
     return [model]
 
 
+def _predicts_argmax(model: Any) -> bool:
+    """Whether ``predict`` is ``classes_.take(argmax(predict_proba))`` by construction.
+
+    True of scikit-learn's single-output forests (also as a Pipeline's last step), whose
+    ``predict`` calls ``predict_proba`` itself: asking for both would walk the trees twice.
+    """
+    try:
+        from sklearn.ensemble._forest import ForestClassifier
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency
+        return False
+    final = _estimators(model)[-1]
+    return (isinstance(final, ForestClassifier) and getattr(final, "n_outputs_", 0) == 1
+            and type(final).predict is ForestClassifier.predict
+            and type(final).predict_proba is ForestClassifier.predict_proba
+            and getattr(model, "classes_", None) is not None)
+
+
 class ServedModel:
     """A loaded version ready for requests: the fast matrix path when the model allows it.
 
@@ -66,6 +83,7 @@ class ServedModel:
         self._plan = (matrix_plan(self.signature) if self.signature is not None
                       and numeric_signature(self.signature) else None)
         self.fast = self._enable_fast_path()
+        self._argmax = _predicts_argmax(self.model)
         self.loaded_at = time.time()
 
     def _compile(self) -> None:
@@ -97,8 +115,10 @@ class ServedModel:
             expected = np.asarray(self.loaded.predict(example))
             # Names were checked against the signature already; without feature_names_in_
             # scikit-learn skips its own per-call name check (and its warning for arrays).
+            # Only fitted attributes: a Pipeline's feature_names_in_ is a read-only property
+            # over its first step, which is stripped itself.
             stripped = [(est, est.feature_names_in_) for est in _estimators(self.model)
-                        if hasattr(est, "feature_names_in_")]
+                        if "feature_names_in_" in vars(est)]
             for est, _ in stripped:
                 del est.feature_names_in_
             got = np.asarray(self.model.predict(rows_to_matrix(example, self.signature)))
@@ -130,6 +150,10 @@ class ServedModel:
         return check_input(self.signature, rows)
 
     def predict(self, data: Any, *, proba: bool = False) -> tuple[list[Any], list[Any] | None]:
+        if proba and self._argmax and self._proba is not None:
+            # a forest's predict is this argmax: one pass over the trees, not two
+            got = self._proba(data)
+            return self.model.classes_.take(np.argmax(got, axis=1)).tolist(), got.tolist()
         predictions = self._predict(data)
         out = predictions.tolist() if hasattr(predictions, "tolist") else list(predictions)
         probabilities = None

@@ -30,3 +30,6 @@ class PredictionRecord(BaseModel):
     proba: list[float] | None = None
     latency_ms: float
     shadow: bool = False
+    # Set on the one row logged for a request that raised inside the model (the exception's
+    # type; ``output`` is None): what canary analysis counts as the version's errors.
+    error: str | None = None

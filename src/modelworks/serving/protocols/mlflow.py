@@ -67,7 +67,14 @@ def csv_rows(body: bytes, signature: Signature | None) -> list[dict[str, Any]]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput("the CSV body must be UTF-8", field="body") from None
-    reader = csv.reader(io.StringIO(text))
+    try:
+        return _parse_csv(text, signature)
+    except csv.Error as exc:  # e.g. a stray carriage return inside a field
+        raise InvalidInput(f"the CSV body is malformed: {exc}", field="body") from None
+
+
+def _parse_csv(text: str, signature: Signature | None) -> list[dict[str, Any]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:

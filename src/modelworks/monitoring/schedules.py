@@ -1,0 +1,308 @@
+"""Schedules: work the worker runs on a clock — a monitor run or a retraining — leased per row.
+
+    ws.schedule_monitor("models:/claims@production", every="1h")    # window: the last 1h
+    ws.schedule_retrain("models:/claims@production", every="7d")
+
+A schedule is one ``mw_schedules`` row (``every_seconds``; cron is not supported yet). Its
+first run is due at once (the worker's next tick); after that ``next_run_at`` advances by
+``every`` from the previous slot, not from when the run ended, so a schedule does not drift.
+
+A worker claims a due row with one conditional UPDATE (``lease_until`` free or expired), which
+exactly one worker wins on SQLite and PostgreSQL alike; after the run it records
+``last_run_at``/``last_status`` (``ok``, ``no_data``, ``failed``)/``last_error``, moves
+``next_run_at`` past now and frees the lease. A worker that dies mid-run leaves a lease that
+expires (15 minutes by default), so the run is taken again. Slots missed while no worker ran
+are skipped, not replayed in a burst — and reported, never silently: their count goes into
+``last_error`` and an audit event ``schedule.missed``.
+
+A monitoring plan's ``schedule: {every: 1h, window: 1h}`` becomes the schedule ``plan:MODEL``
+(monitoring ``MODEL@production``), created, changed and removed by the worker as the plan
+changes (:func:`sync_plan_schedules`).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, delete, insert, or_, select, true, update
+
+from .. import audit
+from ..context import Context
+from ..errors import Conflict, InvalidInput, NotFound
+from ..registry.models import resolve
+from ..registry.uri import parse_model_uri
+from ..store.tables import schedules, utcnow
+from .monitor import parse_window
+
+__all__ = ["KINDS", "Schedule", "ScheduleRun", "claim_due", "delete_schedule",
+           "finish_schedule", "list_schedules", "put_schedule", "run_due", "run_schedule",
+           "sync_plan_schedules"]
+
+KINDS = ("monitor", "retrain")
+PLAN_PREFIX = "plan:"  # schedules kept in step with monitoring plans by the worker
+DEFAULT_LEASE = timedelta(minutes=15)
+_MAX_NAME = 200
+
+
+class Schedule(BaseModel):
+    """One schedule and its last outcome."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    name: str
+    kind: str
+    target: str
+    every: str
+    every_seconds: float
+    options: dict[str, Any]
+    enabled: bool
+    next_run_at: datetime
+    last_run_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+    lease_owner: str | None
+    lease_until: datetime | None
+    created_at: datetime
+    created_by: str
+
+
+class ScheduleRun(BaseModel):
+    """What one due schedule did on one worker tick."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schedule: str
+    kind: str
+    target: str
+    status: str  # ok | no_data | failed
+    error: str | None
+    detail: dict[str, Any]
+    missed: int
+    next_run_at: datetime | None
+
+
+def _record(row: Any) -> Schedule:
+    options = dict(row.options)
+    return Schedule(id=row.id, name=row.name, kind=row.kind, target=row.target,
+                    every=str(options.pop("every", f"{row.every_seconds:g}s")),
+                    every_seconds=float(row.every_seconds or 0), options=options,
+                    enabled=bool(row.enabled), next_run_at=row.next_run_at,
+                    last_run_at=row.last_run_at, last_status=row.last_status,
+                    last_error=row.last_error, lease_owner=row.lease_owner,
+                    lease_until=row.lease_until, created_at=row.created_at,
+                    created_by=row.created_by)
+
+
+def _every(every: object) -> tuple[str, float]:
+    try:
+        span = parse_window(every)  # type: ignore[arg-type]
+    except InvalidInput as exc:
+        raise InvalidInput(f"every must look like 30m, 1h, 1d or 2w, got {every!r}",
+                           field="every") from exc
+    if span < timedelta(seconds=1):
+        raise InvalidInput("every must be at least 1s", field="every")
+    return str(every).strip(), span.total_seconds()
+
+
+def put_schedule(ctx: Context, *, kind: str, target: str, every: str, name: str | None = None,
+                 options: dict[str, Any] | None = None) -> Schedule:
+    """Create the schedule, or change the one of that name (same kind); audited.
+
+    A changed schedule keeps its next due time; a new one is due at once.
+    """
+    if kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}, got {kind!r}",
+                           field="kind")
+    every_text, seconds = _every(every)
+    uri = str(parse_model_uri(target))
+    name = name if name is not None else f"{kind}:{uri.removeprefix('models:/')}"
+    if not isinstance(name, str) or not name.strip() or len(name) > _MAX_NAME:
+        raise InvalidInput(f"name must be 1-{_MAX_NAME} characters", field="name")
+    name = name.strip()
+    values = {"kind": kind, "target": uri, "every_seconds": seconds,
+              "options": {**(options or {}), "every": every_text}, "enabled": True}
+    with ctx.db.write() as conn:
+        resolve(conn, parse_model_uri(uri))  # NotFound now, not at the first run
+        if kind == "retrain":
+            from .training_specs import get_training_spec
+
+            get_training_spec(conn, parse_model_uri(uri).name)
+        row = conn.execute(select(schedules).where(schedules.c.name == name)).first()
+        now = utcnow()
+        if row is None:
+            conn.execute(insert(schedules).values(
+                name=name, cron=None, next_run_at=now, last_run_at=None, last_status=None,
+                last_error=None, lease_owner=None, lease_until=None, created_at=now,
+                created_by=ctx.actor, **values))
+            action = "schedule.created"
+        else:
+            if row.kind != kind:
+                raise Conflict(f"schedule {name!r} is a {row.kind} schedule, not {kind}: "
+                               "remove it first or pick another name")
+            conn.execute(update(schedules).where(schedules.c.id == row.id).values(**values))
+            action = "schedule.updated"
+        audit.append(ctx.db, conn, actor=ctx.actor, action=action, entity_type="schedule",
+                     entity_id=name, payload=values)
+        return _record(conn.execute(select(schedules).where(schedules.c.name == name)).one())
+
+
+def list_schedules(conn: Connection) -> list[Schedule]:
+    return [_record(r) for r in conn.execute(select(schedules).order_by(schedules.c.name))]
+
+
+def delete_schedule(ctx: Context, name: str) -> None:
+    """Remove a schedule (audited); a run in progress finishes but is not recorded on it."""
+    with ctx.db.write() as conn:
+        row = conn.execute(select(schedules).where(schedules.c.name == name)).first()
+        if row is None:
+            names = [s.name for s in list_schedules(conn)][:10]
+            raise NotFound(f"no schedule named {name!r} (schedules: "
+                           f"{', '.join(names) or 'none'})")
+        conn.execute(delete(schedules).where(schedules.c.id == row.id))
+        audit.append(ctx.db, conn, actor=ctx.actor, action="schedule.deleted",
+                     entity_type="schedule", entity_id=name,
+                     payload={"kind": row.kind, "target": row.target})
+
+
+def claim_due(ctx: Context, owner: str, *, lease: timedelta = DEFAULT_LEASE,
+              limit: int = 20) -> list[Schedule]:
+    """Lease the due schedules no other worker holds; each row goes to one worker only."""
+    now = utcnow()
+    free = or_(schedules.c.lease_until.is_(None), schedules.c.lease_until < now)
+    due = (schedules.c.enabled == true(), schedules.c.next_run_at <= now, free)
+    with ctx.db.read() as conn:
+        ids = conn.execute(select(schedules.c.id).where(*due).order_by(
+            schedules.c.next_run_at).limit(limit)).scalars().all()
+    claimed = []
+    for schedule_id in ids:
+        with ctx.db.write() as conn:
+            won = conn.execute(update(schedules).where(schedules.c.id == schedule_id, *due)
+                               .values(lease_owner=owner, lease_until=now + lease)).rowcount
+            if won == 1:
+                claimed.append(_record(conn.execute(select(schedules).where(
+                    schedules.c.id == schedule_id)).one()))
+    return claimed
+
+
+def finish_schedule(ctx: Context, schedule: Schedule, owner: str, *, status: str,
+                    error: str | None = None, detail: dict[str, Any] | None = None
+                    ) -> ScheduleRun:
+    """Record the run, move ``next_run_at`` past now (reporting skipped slots), free the
+    lease. A lease lost meanwhile (expired, taken by another worker) records nothing."""
+    now = utcnow()
+    detail = dict(detail or {})
+    with ctx.db.write() as conn:
+        row = conn.execute(select(schedules).where(schedules.c.id == schedule.id)).first()
+        if row is None or row.lease_owner != owner:
+            return ScheduleRun(schedule=schedule.name, kind=schedule.kind,
+                               target=schedule.target, status=status, error=error,
+                               detail={**detail, "recorded": False}, missed=0,
+                               next_run_at=None)
+        every = timedelta(seconds=float(row.every_seconds))
+        slot = row.next_run_at
+        steps = max(1, math.floor((now - slot) / every) + 1)
+        next_at, missed = slot + steps * every, steps - 1
+        note = error
+        if missed:
+            skipped = (f"{missed} missed run(s) skipped (slots {(slot + every).isoformat()} "
+                       f"to {(slot + missed * every).isoformat()} had no worker)")
+            note = f"{error}; {skipped}" if error else skipped
+            audit.append(ctx.db, conn, actor=ctx.actor, action="schedule.missed",
+                         entity_type="schedule", entity_id=row.name, payload={
+                             "missed": missed, "first": (slot + every).isoformat(),
+                             "last": (slot + missed * every).isoformat()})
+        conn.execute(update(schedules).where(schedules.c.id == row.id).values(
+            last_run_at=now, last_status=status, last_error=note, next_run_at=next_at,
+            lease_owner=None, lease_until=None))
+        audit.append(ctx.db, conn, actor=ctx.actor, action="schedule.ran",
+                     entity_type="schedule", entity_id=row.name, payload={
+                         "status": status, "error": error, "detail": detail,
+                         "slot": slot.isoformat(), "next_run_at": next_at.isoformat(),
+                         "missed": missed})
+    return ScheduleRun(schedule=schedule.name, kind=schedule.kind, target=schedule.target,
+                       status=status, error=note, detail=detail, missed=missed,
+                       next_run_at=next_at)
+
+
+def sync_plan_schedules(ctx: Context) -> list[str]:
+    """Keep one ``plan:MODEL`` monitor schedule per monitoring plan with a ``schedule:``.
+
+    The schedule monitors the version holding ``production`` (a model without one gets its
+    schedule once it has); a plan that drops its schedule drops the row. Returns the names
+    created, changed or removed.
+    """
+    from ..store.tables import monitoring_plans, registered_models
+    from .alerts.plan import plan_of
+
+    with ctx.db.read() as conn:
+        models = conn.execute(select(registered_models.c.name).where(
+            registered_models.c.id.in_(select(monitoring_plans.c.model_id)))).scalars().all()
+        wanted: dict[str, tuple[str, str, dict[str, Any]]] = {}
+        for model in models:
+            plan = plan_of(conn, model)
+            if plan is not None and plan.spec.schedule is not None:
+                every = plan.spec.schedule.every
+                wanted[f"{PLAN_PREFIX}{model}"] = (f"models:/{model}@production", every, {
+                    "window": plan.spec.schedule.window or every, "reference": "training"})
+        have = {s.name: s for s in list_schedules(conn) if s.name.startswith(PLAN_PREFIX)}
+    changed = []
+    for name, (target, every, options) in wanted.items():
+        now = have.get(name)
+        if now is not None and (now.target, now.every, now.options) == (target, every, options):
+            continue
+        try:
+            put_schedule(ctx, kind="monitor", target=target, every=every, name=name,
+                         options=options)
+        except NotFound:
+            continue  # nothing holds production yet
+        changed.append(name)
+    for name in have.keys() - wanted.keys():
+        delete_schedule(ctx, name)
+        changed.append(name)
+    return changed
+
+
+def run_schedule(ctx: Context, schedule: Schedule, *, journal_dir: str | Path | None = None
+                 ) -> tuple[str, str | None, dict[str, Any]]:
+    """Run one schedule's work now: (status, error, detail). Never raises for its work."""
+    try:
+        if schedule.kind == "monitor":
+            from .monitor import Monitor
+
+            monitor = Monitor(ctx, schedule.target,
+                              reference=schedule.options.get("reference", "training"),
+                              journal_dir=journal_dir)
+            try:
+                result = monitor.run(window=schedule.options.get("window") or schedule.every)
+            except InvalidInput as exc:
+                if exc.field == "window":  # no predictions in the window: nothing to judge
+                    return "no_data", str(exc), {}
+                raise
+            return "ok", None, {
+                "monitor_run": result.id, "rows": result.rows,
+                "drift_share": result.drift.share, "drifted_columns": result.drifted_columns,
+                "alerts": len(getattr(result, "alerts", []) or [])}
+        from .retraining import retrain
+
+        outcome = retrain(ctx, schedule.target, trigger="schedule", trigger_id=schedule.name,
+                          journal_dir=journal_dir)
+        return "ok", None, {"retrain_run": outcome.id, "status": outcome.status,
+                            "candidate": outcome.candidate}
+    except Exception as exc:
+        return "failed", f"{type(exc).__name__}: {exc}", {}
+
+
+def run_due(ctx: Context, owner: str, *, journal_dir: str | Path | None = None,
+            lease: timedelta = DEFAULT_LEASE) -> list[ScheduleRun]:
+    """Claim every due schedule, run it and record the outcome (what a worker tick does)."""
+    done = []
+    for schedule in claim_due(ctx, owner, lease=lease):
+        status, error, detail = run_schedule(ctx, schedule, journal_dir=journal_dir)
+        done.append(finish_schedule(ctx, schedule, owner, status=status, error=error,
+                                    detail=detail))
+    return done
