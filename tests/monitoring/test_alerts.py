@@ -188,6 +188,9 @@ def test_a_run_raises_alerts_with_cooldown_and_dedupe(ws: mw.Workspace) -> None:
     assert summary["drifted_columns"]  # the monitor's own summary is kept
     stored = ws.alerts("claims")
     assert {a.id for a in stored} == {a.id for a in run.alerts}
+    listed = {r.id: r for r in ws.monitor_runs("models:/claims/1")}  # read back: same alerts
+    assert {a.id for a in listed[run.id].alerts} == {a.id for a in run.alerts}
+    assert listed[calm.id].alerts == [] and listed[run.id].result_sha256 == run.result_sha256
     raised = ws.audit_log(action="alert.raised", limit=None)
     assert {e.entity_id for e in raised} == {a.id for a in run.alerts}
     assert all(e.payload["monitor_run"] == run.id for e in raised)

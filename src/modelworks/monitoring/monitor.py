@@ -37,7 +37,7 @@ from ..registry.models import resolve, version_id
 from ..registry.uri import parse_model_uri
 from ..serving.prediction_reader import ValueType, as_utc, iter_prediction_frames
 from ..store.tables import monitor_runs, utcnow
-from .alerts import Alert, deliver_alerts, raise_alerts
+from .alerts import Alert, deliver_alerts, list_alerts, raise_alerts
 from .drift.detectors import DriftDetector, DriftResult
 from .drift.profile import ColumnProfile, ReferenceProfile
 from .performance import PerformanceAccumulator, PerformanceResult, accumulator_for
@@ -321,10 +321,16 @@ def list_monitor_runs(ctx: Context, uri: str, *, limit: int = 100) -> list[Monit
     with ctx.db.read() as conn:
         version = resolve(conn, parse_model_uri(uri))
         vid = version_id(conn, version.name, version.version)
-        shas = conn.execute(select(monitor_runs.c.result_sha256).where(
+        rows = conn.execute(select(monitor_runs.c.id, monitor_runs.c.result_sha256).where(
             monitor_runs.c.model_version_id == vid).order_by(
-            monitor_runs.c.created_at.desc()).limit(limit)).scalars().all()
-    return [MonitorResult.model_validate_json(ctx.artifacts.get_bytes(s)) for s in shas]
+            monitor_runs.c.created_at.desc()).limit(limit)).all()
+        raised = {row.id: list_alerts(conn, monitor_run=row.id, limit=None) for row in rows}
+    # The JSON is written before its own hash and the run's alerts exist: both come from
+    # the tables.
+    return [MonitorResult.model_validate_json(ctx.artifacts.get_bytes(row.result_sha256))
+            .model_copy(update={"result_sha256": row.result_sha256,
+                                "alerts": list(reversed(raised[row.id]))})
+            for row in rows]
 
 
 def _segment_columns(segments: list[str] | str | None) -> list[str]:
