@@ -26,7 +26,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Connection, func, insert, select
 
@@ -34,6 +33,7 @@ from .. import audit
 from ..context import Context
 from ..errors import InvalidInput, NotFound
 from ..store.tables import policies, utcnow
+from ..yaml_lines import line_of, load_yaml
 from .metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from .roles import require_role
 
@@ -205,39 +205,10 @@ class Policy(BaseModel):
 # --- parsing with line numbers ---------------------------------------------------------
 
 
-def _line_map(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            out[(*path, key.value)] = key.start_mark.line + 1
-            _line_map(value, (*path, key.value), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_map(item, (*path, i), out)
-
-
-def _line_of(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            return lines[loc[:n]]
-    return None
-
-
 def parse_policy(text: str, source: str = "policy") -> PolicySpec:
     """Validate policy YAML; errors say which line and which field is wrong."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise InvalidInput(f"{source}{where}: not valid YAML: "
-                           f"{getattr(exc, 'problem', exc)}", field="policy") from exc
-    if not isinstance(data, dict) or node is None:
-        raise InvalidInput(f"{source}: a policy is a YAML mapping with name and rules",
-                           field="policy")
-    lines: dict[tuple[Any, ...], int] = {}
-    _line_map(node, (), lines)
+    data, lines = load_yaml(text, source=source, field="policy",
+                            expected="a policy is a YAML mapping with name and rules")
     try:
         return PolicySpec.model_validate(data)
     except ValidationError as exc:
@@ -245,7 +216,7 @@ def parse_policy(text: str, source: str = "policy") -> PolicySpec:
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (
                 p in ("str", "dict[str,list[str]]") or p.startswith("function-"))))
-            line = _line_of(loc, lines)
+            line = line_of(loc, lines)
             field = ".".join(str(p) for p in loc) or "policy"
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"line {line}: {field}: {msg}" if line else f"{field}: {msg}")

@@ -45,8 +45,8 @@ from sqlalchemy import Connection, insert, select
 from ... import audit
 from ...context import Context
 from ...errors import InvalidInput, NotFound
-from ...governance.policies import _line_map, _line_of
 from ...store.tables import monitoring_plans, registered_models, utcnow
+from ...yaml_lines import line_of, load_yaml
 
 __all__ = ["FAMILIES", "AlertRule", "FileSink", "LogSink", "MonitoringPlan", "PlanSpec",
            "Schedule", "Sink", "WebhookSink", "get_plan", "parse_plan", "plan_of", "set_plan",
@@ -244,19 +244,9 @@ def _loc(raw: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def parse_plan(text: str, source: str = "plan") -> PlanSpec:
     """Validate plan YAML; errors say which line and which field is wrong."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise InvalidInput(f"{source}{where}: not valid YAML: "
-                           f"{getattr(exc, 'problem', exc)}", field="plan") from exc
-    if not isinstance(data, dict) or node is None:
-        raise InvalidInput(f"{source}: a monitoring plan is a YAML mapping with rules (and "
-                           "optionally sinks and schedule)", field="plan")
-    lines: dict[tuple[Any, ...], int] = {}
-    _line_map(node, (), lines)
+    data, lines = load_yaml(text, source=source, field="plan",
+                            expected="a monitoring plan is a YAML mapping with rules (and "
+                                     "optionally sinks and schedule)")
     return _validate(data, source, lines)
 
 
@@ -268,7 +258,7 @@ def _validate(data: dict[str, Any], source: str,
         problems, fields = [], []
         for err in exc.errors():
             loc = _loc(tuple(err["loc"]))
-            line = _line_of(loc, lines) if lines else None
+            line = line_of(loc, lines) if lines else None
             field = ".".join(str(p) for p in loc) or "plan"
             fields.append(field)
             msg = err["msg"].removeprefix("Value error, ")
