@@ -342,3 +342,27 @@ def test_monitor_run_cli_shows_quality_performance_and_segments(tmp_path: Path) 
         assert text in table.stdout, text
     bad = runner.invoke(app, [*base[:-1], "branch"])
     assert bad.exit_code == 1 and "branch" in bad.stderr
+
+
+def test_label_drift_against_the_validation_labels(mon_ws: mw.Workspace) -> None:
+    monitor = mon_ws.monitor("models:/claims/1")
+    before = monitor.run(data=_frame(1_500, seed=3), label="y")
+    assert before.label_drift is None  # no validation report yet: no reference labels
+    holdout = _frame(1_500, seed=4)
+    mon_ws.validate("claims/1", data=holdout, label="y", n_bootstrap=0, explain_sample=50)
+    calm = monitor.run(data=_frame(1_500, seed=5), label="y")
+    assert calm.label_drift is not None and calm.label_drift.status == "scored"
+    assert calm.label_drift.method == "jensenshannon"  # 1,500 reference labels: a distance
+    assert not calm.label_drift.drifted
+    shifted = _frame(1_500, shift=40, seed=6)  # more claims above the line: more positives
+    moved = monitor.run(data=shifted, label="y")
+    assert moved.label_drift is not None and moved.label_drift.drifted
+    expected = np.bincount(holdout["y"], minlength=2) / len(holdout)
+    current = np.bincount(shifted["y"], minlength=2) / len(shifted)
+    from scipy.spatial.distance import jensenshannon
+    assert moved.label_drift.value == pytest.approx(jensenshannon(expected, current), abs=1e-9)
+    metrics = moved.metrics()
+    assert metrics["drift.label.drifted"] == 1.0
+    assert metrics["drift.label.value"] == pytest.approx(moved.label_drift.value)
+    unlabelled = monitor.run(data=shifted)
+    assert unlabelled.label_drift is None and "drift.label.value" not in unlabelled.metrics()

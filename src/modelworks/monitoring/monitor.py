@@ -38,8 +38,9 @@ from ..registry.uri import parse_model_uri
 from ..serving.prediction_reader import ValueType, as_utc, iter_prediction_frames
 from ..store.tables import monitor_runs, utcnow
 from .alerts import Alert, deliver_alerts, list_alerts, raise_alerts
-from .drift.detectors import DriftDetector, DriftResult
+from .drift.detectors import ColumnDrift, DriftDetector, DriftResult
 from .drift.profile import ColumnProfile, ReferenceProfile
+from .label_drift import label_drift, reference_label_counts
 from .performance import PerformanceAccumulator, PerformanceResult, accumulator_for
 from .quality import QualityResult, conform
 from .references import PREDICTION, ReferenceRecord, current_frame, model_failed, reference_for
@@ -81,6 +82,8 @@ class MonitorResult(BaseModel):
     psi: dict[str, float] = {}
     quality: QualityResult | None = None
     performance: PerformanceResult | None = None
+    # True classes of the window's feedback against the validation data's (classifiers).
+    label_drift: ColumnDrift | None = None
     segments: list[SegmentResult] = []
     # The window's counts on the reference's cells: what the report plots against it.
     window_profile: ReferenceProfile | None = None
@@ -105,6 +108,12 @@ class MonitorResult(BaseModel):
             out.update(self.quality.metrics())
         if self.performance is not None:
             out.update(self.performance.flat())
+        if self.label_drift is not None and self.label_drift.status == "scored":
+            d = self.label_drift
+            out["drift.label.drifted"] = float(d.drifted)
+            for key, value in (("value", d.value), ("score", d.score)):
+                if value is not None:
+                    out[f"drift.label.{key}"] = float(value)
         for segment in self.segments:
             out.update(segment.metrics())
         return out
@@ -227,8 +236,10 @@ class Monitor:
         segments = [result for tracker, own_detector, own_required in trackers
                     for result in tracker.results(own_detector, missing_jump=self.missing_jump,
                                                   required=own_required)]
+        labels = label_drift(reference_label_counts(self.ctx, name, number),
+                             summary.performance)
         return self._store(name, number, record, source, start, end, stats.rows, summary,
-                           segments)
+                           segments, labels)
 
     def _given(self, loaded: LoadedModel, profile: ReferenceProfile, data: pd.DataFrame,
                label: str | None, classifier: bool) -> pd.DataFrame:
@@ -275,14 +286,15 @@ class Monitor:
 
     def _store(self, name: str, version: int, reference: ReferenceRecord, source: str,
                start: datetime | None, end: datetime | None, rows: int, summary: Summary,
-               segments: list[SegmentResult]) -> MonitorResult:
+               segments: list[SegmentResult], labels: ColumnDrift | None = None
+               ) -> MonitorResult:
         run_id, now = uuid.uuid4().hex, utcnow()
         drift, quality = summary.drift, summary.quality
         draft = MonitorResult(id=run_id, model=name, version=version,
                               reference=reference.source, source=source, window_start=start,
                               window_end=end, rows=rows, drift=drift, psi=summary.psi,
                               quality=quality, performance=summary.performance,
-                              segments=segments, window_profile=summary.window,
+                              label_drift=labels, segments=segments, window_profile=summary.window,
                               result_sha256="", created_at=now, created_by=self.ctx.actor)
         ref = self.ctx.artifacts.put_bytes(draft.model_dump_json().encode("utf-8"))
         result = draft.model_copy(update={"result_sha256": ref.sha256})
