@@ -27,6 +27,7 @@ from .monitoring import (
     training_specs,
     workers,
 )
+from .pipelines import pipeline_runs, step_cache, step_runs
 from .registry import (
     alias_history,
     model_aliases,
@@ -66,6 +67,7 @@ __all__ = [
     "monitoring_plans",
     "params",
     "pii_findings",
+    "pipeline_runs",
     "policies",
     "policy_evaluations",
     "prediction_files",
@@ -76,6 +78,8 @@ __all__ = [
     "run_artifacts",
     "runs",
     "schedules",
+    "step_cache",
+    "step_runs",
     "tags",
     "training_specs",
     "utcnow",
