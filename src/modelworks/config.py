@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         1.0, ge=0, description="fsync the journal this often (0: after every write).")
     prediction_log_compact_seconds: float = Field(
         30.0, gt=0, description="Compact closed journal segments into Parquet this often.")
+    # Ray (see docs/pipelines.md, "Executors"): a cluster to run on, else a local instance.
+    ray_address: str | None = Field(
+        None, description="Ray cluster: ray://host:10001 (Ray Client) or host:6379; unset "
+                          "starts a local Ray instance.")
+    ray_token: SecretStr | None = Field(
+        None, description="The cluster's Ray auth token (Ray 2.60+ enables token auth).")
     # The worker (see docs/retraining.md): it registers what it retrains, so never approves it.
     worker_identity: str = Field(
         "modelworks-worker", min_length=1, max_length=256,

@@ -28,13 +28,15 @@ __all__ = [
 FORMATS: dict[str, str] = {
     "lightgbm": ".lightgbm:LightGBMFormat",
     "xgboost": ".xgboost:XGBoostFormat",
+    "boosted-pipeline": ".boosted_pipeline:BoostedPipelineFormat",
     "onnx": ".onnx:OnnxFormat",
     "sklearn": ".sklearn:SklearnFormat",
     "pickle": ".pickle:PickleFormat",
 }
 # Tried in this order by ``detect_format``; pickle is the opt-in fallback, never detected.
 # Native formats come before sklearn: LGBMClassifier and XGBClassifier are sklearn estimators.
-_SAFE_ORDER = ("lightgbm", "xgboost", "onnx", "sklearn")
+# A Pipeline ending in a LightGBM/XGBoost model is a sklearn estimator skops cannot trust.
+_SAFE_ORDER = ("lightgbm", "xgboost", "boosted-pipeline", "onnx", "sklearn")
 
 
 @cache
