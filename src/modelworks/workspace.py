@@ -33,6 +33,7 @@ from .tracking.metrics import MetricWriter, metric_history
 from .tracking.search import search_runs
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     import pandas as pd
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from .monitoring.schedules import Schedule
     from .monitoring.training_specs import TrainingSpec
     from .monitoring.worker import WorkerInfo
+    from .pipelines.executors import Executor
     from .registry import AliasMove, LoadedModel, ModelVersion, RegisteredModel
     from .registry.records import ModelTrace
     from .serving.canary import CanaryRules
@@ -419,6 +421,24 @@ class Workspace:
         from .registry.loading import load
 
         return load(self.ctx, uri, allow_pickle=allow_pickle)
+
+    def train_many(self, df: pd.DataFrame, *, group_by: str,
+                   trainer: Callable[[Any, pd.DataFrame], Any], name_prefix: str,
+                   executor: str | Executor = "local", workers: int | None = None,
+                   input_example_rows: int = 5, register: bool = True) -> pd.DataFrame:
+        """Fit ``trainer(group_value, group_df)`` once per ``group_by`` value, on ``executor``
+        (``local``, ``processes``, ``ray``), and register each model as a version of
+        ``<name_prefix>-<group>`` with its signature; all under one tracked run.
+
+        Returns a frame with one row per group: ``group``, ``model``, ``version``, ``status``
+        (``registered``, ``trained`` when ``register=False``, or ``failed``), ``error`` and
+        ``seconds`` (the trainer's time). A failing group never stops the others.
+        """
+        from .pipelines.many import train_many
+
+        return train_many(self, df, group_by=group_by, trainer=trainer,
+                          name_prefix=name_prefix, executor=executor, workers=workers,
+                          input_example_rows=input_example_rows, register=register)
 
     def trace(self, uri: str) -> ModelTrace:
         """Where a version came from: run, datasets, code, environment, aliases, audit."""
@@ -840,25 +860,34 @@ class Workspace:
         with self.db.read() as conn:
             return list_retrain_runs(conn, model, limit=limit)
 
-    def schedule_monitor(self, uri: str, *, every: str, window: str | None = None,
-                         name: str | None = None, reference: str = "training") -> Schedule:
-        """Run ``monitor(uri).run(window=...)`` every ``every`` (window defaults to it)."""
+    def schedule_monitor(self, uri: str, *, every: str | None = None, cron: str | None = None,
+                         window: str | None = None, name: str | None = None,
+                         reference: str = "training") -> Schedule:
+        """Run ``monitor(uri).run(window=...)`` every ``every`` or on a ``cron`` clock (UTC);
+        the window defaults to ``every`` (a cron schedule must give it)."""
         from .monitoring.monitor import parse_window
         from .monitoring.schedules import put_schedule
 
         if window is not None:
             parse_window(window)
+        elif cron is not None:
+            raise InvalidInput("a cron schedule needs window (the span of the log each run "
+                               "reads, e.g. 1d)", field="window")
         if not isinstance(reference, str) or not reference:
             raise InvalidInput("reference must be training, validation or dataset:NAME[:V]",
                                field="reference")
-        return put_schedule(self.ctx, kind="monitor", target=uri, every=every, name=name,
-                            options={"window": window or every, "reference": reference})
+        return put_schedule(self.ctx, kind="monitor", target=uri, every=every, cron=cron,
+                            name=name, options={"window": window or every,
+                                                "reference": reference})
 
-    def schedule_retrain(self, uri: str, *, every: str, name: str | None = None) -> Schedule:
-        """Retrain ``uri``'s model every ``every`` (it needs a training spec)."""
+    def schedule_retrain(self, uri: str, *, every: str | None = None, cron: str | None = None,
+                         name: str | None = None) -> Schedule:
+        """Retrain ``uri``'s model every ``every`` or on a ``cron`` clock (it needs a training
+        spec)."""
         from .monitoring.schedules import put_schedule
 
-        return put_schedule(self.ctx, kind="retrain", target=uri, every=every, name=name)
+        return put_schedule(self.ctx, kind="retrain", target=uri, every=every, cron=cron,
+                            name=name)
 
     def schedules(self) -> list[Schedule]:
         from .monitoring.schedules import list_schedules

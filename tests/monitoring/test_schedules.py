@@ -183,3 +183,36 @@ def test_a_monitoring_plan_schedule_becomes_a_worker_schedule(light: mw.Workspac
     light.set_monitoring_plan("claims", rules)
     assert sync_plan_schedules(light.ctx) == ["plan:claims"]
     assert light.schedules() == []
+
+
+def test_cron_schedules_wait_for_their_slot_and_report_missed_ones(light: mw.Workspace) -> None:
+    from modelworks.monitoring.schedules import next_cron
+
+    made = light.schedule_monitor("claims/1", cron="0 */6 * * *", window="6h", name="six")
+    assert (made.cron, made.every, made.every_seconds) == ("0 */6 * * *", None, None)
+    now = utcnow()
+    assert now < made.next_run_at <= now + timedelta(hours=6)  # not due at once
+    assert made.next_run_at.minute == 0 and made.next_run_at.hour % 6 == 0
+    assert next_cron("0 3 * * *", made.next_run_at).hour == 3
+    # a worker down for a day and a half: six slots passed, the run happens once, the
+    # five skipped slots are reported
+    slot = next_cron("0 */6 * * *", now - timedelta(hours=36))
+    with light.db.write() as conn:
+        conn.execute(update(schedules).where(schedules.c.name == "six").values(
+            next_run_at=slot))
+    worker = Worker(light)
+    (run,) = worker.run_once().schedules
+    assert run.status == "no_data" and run.missed == 5
+    after = next(s for s in light.schedules() if s.name == "six")
+    assert now < after.next_run_at <= now + timedelta(hours=6)
+    assert after.next_run_at.hour % 6 == 0
+    worker.stop()
+    with pytest.raises(mw.InvalidInput) as bad:
+        light.schedule_monitor("claims/1", cron="every day", window="1d")
+    assert bad.value.field == "cron"
+    with pytest.raises(mw.InvalidInput) as both:
+        light.schedule_monitor("claims/1", cron="0 3 * * *", every="1h", window="1d")
+    assert both.value.field == "every"
+    with pytest.raises(mw.InvalidInput) as window:
+        light.schedule_monitor("claims/1", cron="0 3 * * *")
+    assert window.value.field == "window"

@@ -171,7 +171,10 @@ def report(
 def schedule(
     ctx: typer.Context,
     model_uri: Annotated[str, typer.Argument(help="NAME/VERSION, NAME@ALIAS or models:/...")],
-    every: Annotated[str, typer.Option("--every", help="How often, e.g. 30m, 1h, 1d.")],
+    every: Annotated[str | None, typer.Option("--every", help="How often, e.g. 30m, 1h, "
+                                              "1d.")] = None,
+    cron: Annotated[str | None, typer.Option("--cron", help="Or a cron expression (UTC), "
+                                             "e.g. '0 3 * * *'; then give --window.")] = None,
     window: Annotated[str | None, typer.Option("--window", help="The span of the log each "
                                                "run reads (default: --every).")] = None,
     name: Annotated[str | None, typer.Option("--name", help="The schedule's name (default: "
@@ -182,12 +185,13 @@ def schedule(
 ) -> None:
     """Run the monitor on a clock: `modelworks worker` runs it when due (audited)."""
     with global_options(ctx).open_workspace() as ws:
-        found = ws.schedule_monitor(_uri(model_uri), every=every, window=window, name=name,
-                                    reference=reference)
+        found = ws.schedule_monitor(_uri(model_uri), every=every, cron=cron, window=window,
+                                    name=name, reference=reference)
     if json_:
         print_json(found)
         return
-    console().print(Text(f"schedule {found.name}: monitor {found.target} every {found.every} "
+    clock = f"every {found.every}" if found.every else f"on cron '{found.cron}'"
+    console().print(Text(f"schedule {found.name}: monitor {found.target} {clock} "
                          f"over the last {found.options.get('window')}; next run "
                          f"{fmt_time(found.next_run_at)} (run by `modelworks worker`)"))
 

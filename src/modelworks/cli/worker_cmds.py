@@ -153,7 +153,7 @@ def list_schedules(ctx: typer.Context, json_: JsonOption = False) -> None:
     t = table("name", "kind", "target", "every", "next run", "last run", "last status",
               "last error", title=f"schedules ({len(found)})")
     for s in found:
-        t.add_row(cell(s.name), cell(s.kind), cell(s.target), cell(s.every),
+        t.add_row(cell(s.name), cell(s.kind), cell(s.target), cell(s.every or f"cron {s.cron}"),
                   cell(fmt_time(s.next_run_at)), cell(fmt_time(s.last_run_at)),
                   cell(s.last_status), cell((s.last_error or "")[:120]))
     console().print(t)

@@ -3,9 +3,12 @@
     ws.schedule_monitor("models:/claims@production", every="1h")    # window: the last 1h
     ws.schedule_retrain("models:/claims@production", every="7d")
 
-A schedule is one ``mw_schedules`` row (``every_seconds``; cron is not supported yet). Its
-first run is due at once (the worker's next tick); after that ``next_run_at`` advances by
-``every`` from the previous slot, not from when the run ended, so a schedule does not drift.
+A schedule is one ``mw_schedules`` row, on a clock of ``every`` (``every_seconds``) or a cron
+expression (``cron``, UTC, five fields as crontab has them). An ``every`` schedule's first run
+is due at once (the worker's next tick), a cron schedule's at its next cron time; after that
+``next_run_at`` advances from the previous slot, not from when the run ended, so a schedule
+does not drift. Kinds: ``monitor`` and ``retrain`` (a model URI) and ``pipeline``
+(``module:pipeline``, run with its stored parameters and executor).
 
 A worker claims a due row with one conditional UPDATE (``lease_until`` free or expired), which
 exactly one worker wins on SQLite and PostgreSQL alike; after the run it records
@@ -23,7 +26,7 @@ changes (:func:`sync_plan_schedules`).
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +42,11 @@ from ..store.tables import schedules, utcnow
 from .monitor import parse_window
 
 __all__ = ["KINDS", "Schedule", "ScheduleRun", "claim_due", "delete_schedule",
-           "finish_schedule", "list_schedules", "put_schedule", "run_due", "run_schedule",
-           "sync_plan_schedules"]
+           "finish_schedule", "list_schedules", "next_cron", "put_schedule", "run_due",
+           "run_schedule", "sync_plan_schedules"]
 
-KINDS = ("monitor", "retrain")
+KINDS = ("monitor", "retrain", "pipeline")
+_MAX_MISSED = 100_000  # cron slots counted past a long outage before giving up counting
 PLAN_PREFIX = "plan:"  # schedules kept in step with monitoring plans by the worker
 DEFAULT_LEASE = timedelta(minutes=15)
 _MAX_NAME = 200
@@ -57,8 +61,9 @@ class Schedule(BaseModel):
     name: str
     kind: str
     target: str
-    every: str
-    every_seconds: float
+    every: str | None  # None for a cron schedule
+    every_seconds: float | None
+    cron: str | None = None
     options: dict[str, Any]
     enabled: bool
     next_run_at: datetime
@@ -88,9 +93,13 @@ class ScheduleRun(BaseModel):
 
 def _record(row: Any) -> Schedule:
     options = dict(row.options)
+    every = options.pop("every", None)
+    if every is None and row.every_seconds is not None:
+        every = f"{row.every_seconds:g}s"
     return Schedule(id=row.id, name=row.name, kind=row.kind, target=row.target,
-                    every=str(options.pop("every", f"{row.every_seconds:g}s")),
-                    every_seconds=float(row.every_seconds or 0), options=options,
+                    every=every, cron=row.cron,
+                    every_seconds=None if row.every_seconds is None else float(row.every_seconds),
+                    options=options,
                     enabled=bool(row.enabled), next_run_at=row.next_run_at,
                     last_run_at=row.last_run_at, last_status=row.last_status,
                     last_error=row.last_error, lease_owner=row.lease_owner,
@@ -109,25 +118,59 @@ def _every(every: object) -> tuple[str, float]:
     return str(every).strip(), span.total_seconds()
 
 
-def put_schedule(ctx: Context, *, kind: str, target: str, every: str, name: str | None = None,
+def _cron(cron: object) -> str:
+    from croniter import croniter
+
+    if not isinstance(cron, str) or not cron.strip() or not croniter.is_valid(cron.strip()):
+        raise InvalidInput(f"cron must be a cron expression such as '0 3 * * *' (minute hour "
+                           f"day month weekday, UTC), got {cron!r}", field="cron")
+    return " ".join(cron.split())
+
+
+def next_cron(cron: str, after: datetime) -> datetime:
+    """The first slot of ``cron`` strictly after ``after`` (UTC)."""
+    from croniter import croniter
+
+    nxt = croniter(cron, after).get_next(datetime)
+    return nxt if nxt.tzinfo is not None else nxt.replace(tzinfo=UTC)
+
+
+def _pipeline_target(target: object) -> str:
+    from ..pipelines.loading import load_pipeline
+
+    if not isinstance(target, str):
+        raise InvalidInput("target must be module:pipeline", field="target")
+    load_pipeline(target)  # importable and a pipeline, now rather than at the first run
+    return target.strip()
+
+
+def put_schedule(ctx: Context, *, kind: str, target: str, every: str | None = None,
+                 cron: str | None = None, name: str | None = None,
                  options: dict[str, Any] | None = None) -> Schedule:
     """Create the schedule, or change the one of that name (same kind); audited.
 
-    A changed schedule keeps its next due time; a new one is due at once.
+    Exactly one of ``every`` and ``cron``. A changed schedule keeps its next due time; a
+    new one is due at once (``every``) or at its next cron time.
     """
     if kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}, got {kind!r}",
                            field="kind")
-    every_text, seconds = _every(every)
-    uri = str(parse_model_uri(target))
+    if (every is None) == (cron is None):
+        raise InvalidInput("give every (e.g. 1h) or cron (e.g. '0 3 * * *'), one of them",
+                           field="every")
+    every_text, seconds = _every(every) if every is not None else (None, None)
+    cron_text = _cron(cron) if cron is not None else None
+    uri = _pipeline_target(target) if kind == "pipeline" else str(parse_model_uri(target))
     name = name if name is not None else f"{kind}:{uri.removeprefix('models:/')}"
     if not isinstance(name, str) or not name.strip() or len(name) > _MAX_NAME:
         raise InvalidInput(f"name must be 1-{_MAX_NAME} characters", field="name")
     name = name.strip()
-    values = {"kind": kind, "target": uri, "every_seconds": seconds,
-              "options": {**(options or {}), "every": every_text}, "enabled": True}
+    extra = {"every": every_text} if every_text is not None else {}
+    values = {"kind": kind, "target": uri, "every_seconds": seconds, "cron": cron_text,
+              "options": {**(options or {}), **extra}, "enabled": True}
     with ctx.db.write() as conn:
-        resolve(conn, parse_model_uri(uri))  # NotFound now, not at the first run
+        if kind != "pipeline":
+            resolve(conn, parse_model_uri(uri))  # NotFound now, not at the first run
         if kind == "retrain":
             from .training_specs import get_training_spec
 
@@ -135,8 +178,9 @@ def put_schedule(ctx: Context, *, kind: str, target: str, every: str, name: str 
         row = conn.execute(select(schedules).where(schedules.c.name == name)).first()
         now = utcnow()
         if row is None:
+            first = next_cron(cron_text, now) if cron_text is not None else now
             conn.execute(insert(schedules).values(
-                name=name, cron=None, next_run_at=now, last_run_at=None, last_status=None,
+                name=name, next_run_at=first, last_run_at=None, last_status=None,
                 last_error=None, lease_owner=None, lease_until=None, created_at=now,
                 created_by=ctx.actor, **values))
             action = "schedule.created"
@@ -203,19 +247,19 @@ def finish_schedule(ctx: Context, schedule: Schedule, owner: str, *, status: str
                                target=schedule.target, status=status, error=error,
                                detail={**detail, "recorded": False}, missed=0,
                                next_run_at=None)
-        every = timedelta(seconds=float(row.every_seconds))
         slot = row.next_run_at
-        steps = max(1, math.floor((now - slot) / every) + 1)
-        next_at, missed = slot + steps * every, steps - 1
+        next_at, skipped_slots = _advance(row, slot, now)
+        missed = len(skipped_slots)
         note = error
         if missed:
-            skipped = (f"{missed} missed run(s) skipped (slots {(slot + every).isoformat()} "
-                       f"to {(slot + missed * every).isoformat()} had no worker)")
+            first, last = skipped_slots[0], skipped_slots[-1]
+            skipped = (f"{missed} missed run(s) skipped (slots {first.isoformat()} "
+                       f"to {last.isoformat()} had no worker)")
             note = f"{error}; {skipped}" if error else skipped
             audit.append(ctx.db, conn, actor=ctx.actor, action="schedule.missed",
                          entity_type="schedule", entity_id=row.name, payload={
-                             "missed": missed, "first": (slot + every).isoformat(),
-                             "last": (slot + missed * every).isoformat()})
+                             "missed": missed, "first": first.isoformat(),
+                             "last": last.isoformat()})
         conn.execute(update(schedules).where(schedules.c.id == row.id).values(
             last_run_at=now, last_status=status, last_error=note, next_run_at=next_at,
             lease_owner=None, lease_until=None))
@@ -227,6 +271,23 @@ def finish_schedule(ctx: Context, schedule: Schedule, owner: str, *, status: str
     return ScheduleRun(schedule=schedule.name, kind=schedule.kind, target=schedule.target,
                        status=status, error=note, detail=detail, missed=missed,
                        next_run_at=next_at)
+
+
+def _advance(row: Any, slot: datetime, now: datetime) -> tuple[datetime, list[datetime]]:
+    """The next slot after ``now`` and the slots skipped between ``slot`` and it (a cron
+    outage longer than ``_MAX_MISSED`` slots reports only the first and the count so far)."""
+    if row.cron is not None:
+        skipped: list[datetime] = []
+        nxt = next_cron(row.cron, slot)
+        while nxt <= now and len(skipped) < _MAX_MISSED:
+            skipped.append(nxt)
+            nxt = next_cron(row.cron, nxt)
+        if nxt <= now:
+            nxt = next_cron(row.cron, now)
+        return nxt, skipped
+    every = timedelta(seconds=float(row.every_seconds))
+    steps = max(1, math.floor((now - slot) / every) + 1)
+    return slot + steps * every, [slot + i * every for i in range(1, steps)]
 
 
 def sync_plan_schedules(ctx: Context) -> list[str]:
