@@ -45,6 +45,8 @@ bench: $(STAMP) bench-peers
 	$(PY) benchmarks/validation.py
 	$(PY) benchmarks/serving.py
 	$(PY) benchmarks/drift.py
+	$(PY) benchmarks/automl.py
+	$(PY) benchmarks/many_models.py
 
 clean:
 	rm -rf $(VENV) $(PEERS) .modelworks-demo

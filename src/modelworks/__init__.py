@@ -12,6 +12,7 @@ from .errors import (
     PolicyViolation,
     StoreUnavailable,
 )
+from .pipelines import PipelineFailed, PipelineRun, pipeline, step
 from .records import DatasetVersion, Experiment, MetricPoint, RunRecord
 from .tracking.active_run import ActiveRun
 from .workspace import Workspace
@@ -29,9 +30,13 @@ __all__ = [
     "ModelworksError",
     "NotFound",
     "PermissionDenied",
+    "PipelineFailed",
+    "PipelineRun",
     "PolicyViolation",
     "RunRecord",
     "StoreUnavailable",
     "Workspace",
     "__version__",
+    "pipeline",
+    "step",
 ]

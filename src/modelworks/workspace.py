@@ -8,7 +8,7 @@ stores once and hands them, with the acting identity, to the service functions.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from .automl import AutoMLResult
     from .governance.approvals import Decision
     from .governance.evaluation import PolicyEvaluation
     from .governance.pii import PiiFinding, PiiScan
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from .monitoring.schedules import Schedule
     from .monitoring.training_specs import TrainingSpec
     from .monitoring.worker import WorkerInfo
+    from .pipelines import PipelineRun, StepRun
     from .pipelines.executors import Executor
     from .registry import AliasMove, LoadedModel, ModelVersion, RegisteredModel
     from .registry.records import ModelTrace
@@ -906,6 +908,89 @@ class Workspace:
 
         with self.db.read() as conn:
             return list_workers(conn)
+
+    # -- pipelines (see docs/pipelines.md) -----------------------------------------------
+
+    def run_pipeline(self, pipeline: Any, /, *, executor: str | Executor = "local",
+                     cache: bool = True, experiment: str | None = None,
+                     workers: int | None = None, params: Mapping[str, Any] | None = None,
+                     on_step: Callable[[StepRun], None] | None = None,
+                     **kwargs: Any) -> PipelineRun:
+        """Run a ``@mw.pipeline`` (or ``"module:function"``) with its parameters as keyword
+        arguments (or ``params=``, for names such as ``cache``) on ``executor``
+        (``local``, ``processes``, ``ray`` or an Executor); every step is a tracked child
+        run, outputs are cached. Raises PipelineFailed (``exc.run``) when a step fails."""
+        from .pipelines.runner import run_pipeline
+
+        merged = {**dict(params or {}), **kwargs}
+        return run_pipeline(self.ctx, pipeline, params=merged, executor=executor,
+                            cache=cache, experiment=experiment, workers=workers,
+                            settings=self.settings, on_step=on_step)
+
+    def schedule_pipeline(self, pipeline: str, *, cron: str | None = None,
+                          every: str | None = None, params: Mapping[str, Any] | None = None,
+                          executor: str = "local", cache: bool = True,
+                          name: str | None = None) -> Schedule:
+        """Run ``"module:pipeline"`` with ``params`` (JSON values) on a ``cron`` clock (UTC)
+        or ``every`` span; ``modelworks worker`` runs it when due, missed runs reported."""
+        import json
+
+        from .monitoring.schedules import put_schedule
+        from .pipelines.executors import EXECUTORS
+
+        if executor not in EXECUTORS:
+            raise InvalidInput(f"executor must be one of {', '.join(EXECUTORS)}, got "
+                               f"{executor!r}", field="executor")
+        try:
+            stored = json.loads(json.dumps(dict(params or {})))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"a scheduled pipeline's params must be JSON values: {exc}",
+                               field="params") from exc
+        return put_schedule(self.ctx, kind="pipeline", target=pipeline, every=every, cron=cron,
+                            name=name, options={"params": stored, "executor": executor,
+                                                "cache": bool(cache)})
+
+    def pipeline_runs(self, pipeline: str | None = None, *, status: str | None = None,
+                      limit: int = 20) -> list[PipelineRun]:
+        """Pipeline runs (of ``pipeline``, by name), newest first."""
+        from .pipelines.records import list_pipeline_runs
+
+        with self.db.read() as conn:
+            return list_pipeline_runs(conn, self.artifacts, pipeline=pipeline, status=status,
+                                      limit=limit)
+
+    def get_pipeline_run(self, run_id: str) -> PipelineRun:
+        """A pipeline run with its step runs; ``run.output()`` loads what it returned."""
+        from .pipelines.records import get_pipeline_run
+
+        with self.db.read() as conn:
+            return get_pipeline_run(conn, self.artifacts, run_id)
+
+    # -- AutoML (needs the ``automl`` extra: Optuna; see docs/automl.md) -----------------
+
+    def automl(self, train_df: Any, *, label: str, task: str | None = None,
+               metric: str | None = None, time_budget_s: float = 120,
+               executor: Any = "local", workers: int | None = None, cv: int = 5,
+               seed: int = 0, register_as: str | None = None, register: bool = True,
+               families: Sequence[str] | None = None, max_trials: int | None = None,
+               n_jobs: int | None = None, experiment: str | None = None,
+               prefer_simple: bool = True,
+               progress: Callable[[pd.DataFrame], None] | None = None) -> AutoMLResult:
+        """Search model families and hyperparameters (Optuna TPE, pruning, k-fold CV) within
+        ``time_budget_s`` on ``executor``; every trial is a child run; the best is refitted
+        and registered as ``register_as`` (default ``<label>-automl``) unless not ``register``.
+
+        ``train_df``: a DataFrame, a dataset version, ``dataset:NAME[:V]`` or a CSV/Parquet
+        path. ``prefer_simple``: a linear trial within one standard error of the best wins.
+        ``progress(leaderboard)`` is called as trials finish.
+        """
+        from .automl import automl
+
+        return automl(self, train_df, label=label, task=task, metric=metric,
+                      time_budget_s=time_budget_s, executor=executor, workers=workers, cv=cv,
+                      seed=seed, register_as=register_as, register=register,
+                      families=families, max_trials=max_trials, n_jobs=n_jobs,
+                      experiment=experiment, prefer_simple=prefer_simple, progress=progress)
 
     # -- audit and lineage --------------------------------------------------------------
 

@@ -36,3 +36,23 @@ def not_a_model(df: pd.DataFrame) -> dict[str, Any]:
 
 def broken(df: pd.DataFrame) -> Any:
     raise RuntimeError("the training code crashed")
+
+
+# -- a pipeline as the training entrypoint: its first parameter takes the training frame ------
+
+import modelworks as mw  # noqa: E402
+
+
+@mw.step
+def prepare(df: pd.DataFrame) -> pd.DataFrame:
+    return df[[*FEATURES, LABEL_COLUMN]].reset_index(drop=True)
+
+
+@mw.step
+def train_step(df: pd.DataFrame, C: float = 1.0) -> Pipeline:
+    return fit(df, C=C)
+
+
+@mw.pipeline
+def training(df: pd.DataFrame, C: float = 1.0) -> Any:
+    return train_step(prepare(df), C=C)

@@ -338,3 +338,24 @@ def test_failed_steps_are_recorded_and_raised(make_local: Callable[..., mw.Works
         ws.retrain("claims/1", trigger="cron")
     assert info.value.field == "trigger"
     assert math.isclose(ws.training_spec("claims").holdout, 0.25)
+
+
+def test_a_pipeline_as_the_training_entrypoint(
+        make_governed: Callable[..., mw.Workspace]) -> None:
+    ws = make_governed(tier="low")
+    _new_data(ws)
+    _spec(ws, entrypoint=f"{_trainers.__name__}:training")
+    worker = as_user(ws, WORKER)
+    try:
+        result = worker.retrain("claims@production")
+    finally:
+        worker.close()
+    assert result.status == "canary", result.message
+    candidate = ws.get_model_version("claims", 2)
+    run = ws.get_run(str(candidate.run_id))
+    pipeline_run = ws.get_pipeline_run(run.tags["pipeline_run"])
+    assert pipeline_run.status == "FINISHED" and pipeline_run.created_by == WORKER
+    assert [s.step.rpartition(":")[2] for s in pipeline_run.steps] == ["prepare", "train_step"]
+    assert pipeline_run.params["C"] == 0.5
+    frame = generate_claims(5, seed=9)
+    assert len(ws.load_model(candidate.uri).predict(frame[_trainers.FEATURES])) == 5

@@ -165,8 +165,10 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Quickstart:
     """The scenario run twice on one folder: (folder, first, second, first console output)."""
     directory = tmp_path_factory.mktemp("quickstart") / "qs"
     out = io.StringIO()
-    first = run_quickstart(directory, console=Console(file=out, width=250), n_rows=1500)
-    second = run_quickstart(directory, console=Console(file=io.StringIO()), n_rows=1500)
+    first = run_quickstart(directory, console=Console(file=out, width=250), n_rows=1500,
+                           automl_budget_s=6)
+    second = run_quickstart(directory, console=Console(file=io.StringIO()), n_rows=1500,
+                            automl_budget_s=6)
     return directory, first, second, out.getvalue()
 
 
@@ -363,6 +365,11 @@ def test_drift_alert_retraining_canary_promotion(quickstart: Quickstart) -> None
                 ("approved", "model-risk-validator")]
         moves = ws.alias_history("claims-triage", "production")
         assert [m.version for m in moves] == [1, 2]
+        # retrained by the pipeline modelworks.quickstart.training:retraining
+        trained = ws.get_run(str(ws.get_model_version("claims-triage", 2).run_id))
+        piped = ws.get_pipeline_run(trained.tags["pipeline_run"])
+        assert piped.status == "FINISHED" and piped.created_by == "modelworks-worker"
+        assert [s.step.rpartition(":")[2] for s in piped.steps] == ["prepare", "train"]
         assert ws.canary_analyses("claims")[0].verdict == "pass"
         assert ws.verify_audit().ok
     reports = directory / "reports"

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInput
@@ -30,6 +29,7 @@ __all__ = [
     "TASKS",
     "Metric",
     "default_metric",
+    "imbalanced",
     "infer_task",
     "resolve_metric",
 ]
@@ -141,7 +141,3 @@ def resolve_metric(name: str | None, task: Task, y: pd.Series) -> Metric:
         raise InvalidInput(f"metric {name!r} does not apply to {task} tasks; use one of "
                            f"{', '.join(fits)}", field="metric")
     return metric
-
-
-def class_counts(y: pd.Series) -> np.ndarray:
-    return np.asarray(y.value_counts().to_numpy())

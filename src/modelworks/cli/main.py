@@ -21,11 +21,14 @@ from . import (
     GlobalOptions,
     alerts_cmds,
     audit_cmds,
+    automl_cmds,
     data_cmds,
     deploy_cmds,
     governance_cmds,
+    many_cmd,
     models_cmds,
     monitor_cmds,
+    pipeline_cmds,
     predictions_cmds,
     quickstart_cmd,
     serve_cmds,
@@ -140,7 +143,8 @@ def _global_options(
 
 for _module in (workspace_cmds, tracking_cmds, data_cmds, models_cmds, governance_cmds,
                 validate_cmd, trace_cmd, audit_cmds, quickstart_cmd, deploy_cmds,
-                serve_cmds, predictions_cmds, monitor_cmds, alerts_cmds, worker_cmds):
+                serve_cmds, predictions_cmds, monitor_cmds, alerts_cmds, worker_cmds,
+                pipeline_cmds, automl_cmds, many_cmd):
     _module.register(app)
 
 

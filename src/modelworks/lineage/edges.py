@@ -6,11 +6,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, bindparam, or_, select
 
 from ..store.tables import lineage_edges, utcnow
 
 __all__ = ["LineageEdge", "Node", "add_edge", "edges_of"]
+
+# Built once with bound parameters: constructing the statement costs more than running it,
+# and pipelines write several edges per step.
+_t = lineage_edges
+_EXISTING = select(_t.c.id).where(
+    _t.c.child_type == bindparam("ct"), _t.c.child_id == bindparam("ci"),
+    _t.c.parent_type == bindparam("pt"), _t.c.parent_id == bindparam("pi"),
+    _t.c.relation == bindparam("rel"))
+_INSERT = _t.insert()
 
 
 class Node(BaseModel):
@@ -44,23 +53,13 @@ def add_edge(
     payload: Mapping[str, Any] | None = None,
 ) -> LineageEdge:
     """Record one edge in the caller's transaction; recording it twice is a no-op."""
-    existing = conn.execute(
-        select(lineage_edges.c.id).where(
-            lineage_edges.c.child_type == child.type,
-            lineage_edges.c.child_id == child.id,
-            lineage_edges.c.parent_type == parent.type,
-            lineage_edges.c.parent_id == parent.id,
-            lineage_edges.c.relation == relation,
-        )
-    ).first()
+    existing = conn.execute(_EXISTING, {"ct": child.type, "ci": child.id, "pt": parent.type,
+                                        "pi": parent.id, "rel": relation}).first()
     if existing is None:
-        conn.execute(
-            lineage_edges.insert().values(
-                child_type=child.type, child_id=child.id, parent_type=parent.type,
-                parent_id=parent.id, relation=relation, payload=dict(payload or {}),
-                created_at=utcnow(), created_by=actor,
-            )
-        )
+        conn.execute(_INSERT, {
+            "child_type": child.type, "child_id": child.id, "parent_type": parent.type,
+            "parent_id": parent.id, "relation": relation, "payload": dict(payload or {}),
+            "created_at": utcnow(), "created_by": actor})
     return LineageEdge(child=child, parent=parent, relation=relation, payload=dict(payload or {}))
 
 

@@ -126,7 +126,9 @@ def _train(ctx: Context, rec: RetrainRecord, spec: TrainingSpec, base: ModelVers
     try:
         _runs.use_dataset(ctx, run_id, train_dv, "train")
         _runs.use_dataset(ctx, run_id, test_dv, "holdout")
-        fitted = fit(train.copy(), **spec.params)
+        fitted, pipeline_run = _fit(ctx, fit, train, spec)
+        if pipeline_run is not None:
+            _runs.set_tags(ctx, run_id, {"pipeline_run": pipeline_run})
         if not callable(getattr(fitted, "predict", None)):
             raise InvalidInput(f"entrypoint {spec.entrypoint!r} returned "
                                f"{type(fitted).__name__}, not a fitted model (it has no "
@@ -149,6 +151,25 @@ def _train(ctx: Context, rec: RetrainRecord, spec: TrainingSpec, base: ModelVers
     rec.step("registered", version=version.version, uri=version.uri, features=features,
              training_reference=reference)
     return version, test_dv
+
+
+def _fit(ctx: Context, fit: Any, train: pd.DataFrame, spec: TrainingSpec
+         ) -> tuple[Any, str | None]:
+    """Call the entrypoint: a function ``fit(df, **params)``, or a ``@mw.pipeline`` whose
+    first parameter takes the training frame (its steps become tracked runs of their own,
+    cached); the pipeline returns the fitted model. Returns (model, pipeline run id)."""
+    from ..pipelines.runner import run_pipeline
+    from ..pipelines.steps import Pipeline
+
+    if not isinstance(fit, Pipeline):
+        return fit(train.copy(), **spec.params), None
+    first = next(iter(fit.signature.parameters), None)
+    if first is None:
+        raise InvalidInput(f"pipeline {spec.entrypoint!r} takes no parameter for the "
+                           "training frame (its first parameter receives it)",
+                           field="entrypoint")
+    done = run_pipeline(ctx, fit, params={first: train, **spec.params})
+    return done.output(), done.id
 
 
 def _reference(ctx: Context, uri: str, data: Any, source: str) -> str:

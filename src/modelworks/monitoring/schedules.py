@@ -136,11 +136,12 @@ def next_cron(cron: str, after: datetime) -> datetime:
 
 
 def _pipeline_target(target: object) -> str:
-    from ..pipelines.loading import load_pipeline
+    from ..pipelines.runner import as_pipeline
 
-    if not isinstance(target, str):
-        raise InvalidInput("target must be module:pipeline", field="target")
-    load_pipeline(target)  # importable and a pipeline, now rather than at the first run
+    if not isinstance(target, str) or ":" not in target:
+        raise InvalidInput(f"a pipeline schedule's target is module:pipeline, got {target!r}",
+                           field="pipeline")
+    as_pipeline(target.strip())  # importable and a pipeline: now, not at the first run
     return target.strip()
 
 
@@ -348,6 +349,15 @@ def run_schedule(ctx: Context, schedule: Schedule, *, journal_dir: str | Path | 
                 "monitor_run": result.id, "rows": result.rows,
                 "drift_share": result.drift.share, "drifted_columns": result.drifted_columns,
                 "alerts": len(getattr(result, "alerts", []) or [])}
+        if schedule.kind == "pipeline":
+            from ..pipelines.runner import run_pipeline
+
+            done = run_pipeline(ctx, schedule.target,
+                                params=dict(schedule.options.get("params") or {}),
+                                executor=str(schedule.options.get("executor") or "local"),
+                                cache=bool(schedule.options.get("cache", True)))
+            return "ok", None, {"pipeline_run": done.id, "status": done.status,
+                                "cached_steps": len(done.cached_steps)}
         from .retraining import retrain
 
         outcome = retrain(ctx, schedule.target, trigger="schedule", trigger_id=schedule.name,

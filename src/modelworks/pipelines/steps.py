@@ -17,6 +17,7 @@ from typing import Any, overload
 
 from ..errors import InvalidInput
 from .dag import Arg, Dag, NodeSpec
+from .values import is_json
 
 __all__ = ["Pipeline", "Step", "StepOutput", "pipeline", "step", "steps_registry"]
 
@@ -37,8 +38,8 @@ def _path(fn: Callable[..., Any]) -> str:
 
 def _check_name(name: str | None, fn: Callable[..., Any], kind: str) -> str:
     value = fn.__name__ if name is None else name
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise InvalidInput(f"{kind} name must be a non-empty string of at most 200 "
+    if not isinstance(value, str) or not value.strip() or len(value) > 180:
+        raise InvalidInput(f"{kind} name must be a non-empty string of at most 180 "
                            f"characters, got {value!r}", field="name")
     return value.strip()
 
@@ -163,15 +164,18 @@ for _dunder, _symbol in {
     setattr(StepOutput, f"__{_dunder}__", _refuse_operator(_symbol))
 
 
-def _is_json(value: Any) -> bool:
-    """Plain JSON data whose round trip gives it back (str dict keys, finite or not floats)."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return True
-    if isinstance(value, list | tuple):
-        return all(_is_json(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
-    return False
+def _positional_names(signature: inspect.Signature, count: int) -> list[str]:
+    """The parameter each of ``count`` positional arguments binds to (``*args`` items as
+    ``args[0]``, ``args[1]``...)."""
+    names: list[str] = []
+    for p in signature.parameters.values():
+        if len(names) == count:
+            break
+        if p.kind is p.VAR_POSITIONAL:
+            names.extend(f"{p.name}[{j}]" for j in range(count - len(names)))
+        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+    return names
 
 
 class _Builder:
@@ -201,7 +205,7 @@ class _Builder:
             raise InvalidInput(f"step {node!r}: argument {param!r} is the step "
                                f"{value.name!r} itself; call it to use its output",
                                field=param)
-        if _is_json(value):
+        if is_json(value):
             return Arg(value=json.loads(json.dumps(value)))  # tuples become lists, as stored
         key = f"{node}.{param}"
         self.objects[key] = value
@@ -210,18 +214,16 @@ class _Builder:
     def add(self, step_: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StepOutput:
         node = self._node_id(step_.name)
         try:
-            bound = step_.signature.bind(*args, **kwargs)
+            step_.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise InvalidInput(f"step {step_.name!r} called with arguments that do not fit "
                                f"{step_.name}{step_.signature}: {exc}", field=step_.name
                                ) from exc
-        names = list(bound.arguments)
-        arg_specs = [self._arg(node, names[i] if i < len(names) else f"arg{i}", v)
-                     for i, v in enumerate(args)]
+        names = _positional_names(step_.signature, len(args))
+        arg_specs = [self._arg(node, names[i], v) for i, v in enumerate(args)]
         kwarg_specs = {k: self._arg(node, k, v) for k, v in kwargs.items()}
         self.nodes[node] = NodeSpec(id=node, step=step_.path, name=step_.name,
-                                    args=arg_specs, kwargs=kwarg_specs,
-                                    arg_names=names[:len(args)])
+                                    args=arg_specs, keywords=kwarg_specs, arg_names=names)
         self.steps[node] = step_
         return StepOutput(node, step_.name)
 
@@ -280,9 +282,9 @@ class Pipeline:
         finally:
             _BUILDING.reset(token)
         outputs = _outputs(self.name, returned)
-        dag = Dag(nodes=list(builder.nodes.values()), outputs=outputs[0],
+        dag = Dag(nodes=list(builder.nodes.values()), path=self.path, outputs=outputs[0],
                   output_kind=outputs[1])
-        dag.validate()
+        dag.check()
         return dag, builder.steps, builder.objects
 
 

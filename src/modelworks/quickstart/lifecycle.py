@@ -124,7 +124,7 @@ def run_lifecycle(ws: Workspace, model: str, production_alias: str, reports: Pat
                              reason="quickstart: serve the promoted model")
     alerts_file = reports / "alerts.jsonl"
     ws.set_monitoring_plan(model, PLAN % {"alerts": alerts_file.as_posix()})
-    ws.set_training(model, entrypoint="modelworks.quickstart.training:fit",
+    ws.set_training(model, entrypoint="modelworks.quickstart.training:retraining",
                     data=f"dataset:{TRAIN_DATASET}", label=LABEL_COLUMN,
                     endpoint=ENDPOINT, canary_weight=CANARY_WEIGHT,
                     sensitive_features=list(SENSITIVE_COLUMNS))
@@ -132,7 +132,7 @@ def run_lifecycle(ws: Workspace, model: str, production_alias: str, reports: Pat
     console.print(f"deployed   endpoint [cyan]{ENDPOINT}[/] -> {first.uri}; monitoring plan "
                   "(4 rules, alerts to the log and "
                   f"{escape(str(alerts_file))}); retraining spec "
-                  "modelworks.quickstart.training:fit on the newest "
+                  "the pipeline modelworks.quickstart.training:retraining on the newest "
                   f"[cyan]{TRAIN_DATASET}[/]")
 
     # -- 1. two periods of traffic, each monitored --------------------------------------------

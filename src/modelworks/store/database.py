@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 from ..config import redact
 from ..errors import InvalidInput, StoreUnavailable
 
-__all__ = ["VERSION_TABLE", "Database"]
+__all__ = ["VERSION_TABLE", "Database", "share_engine"]
 
 T = TypeVar("T")
 VERSION_TABLE = "mw_alembic_version"
@@ -276,6 +276,18 @@ def _alembic_config() -> Any:
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     return cfg
+
+
+def share_engine(engine: Engine) -> None:
+    """Make an engine another library opened on our database (Optuna's study storage) behave
+    like ours: on SQLite the same pragmas, and every transaction takes the write lock up front
+    (BEGIN IMMEDIATE), so concurrent processes wait out the busy timeout instead of failing
+    when a read turns into a write. PostgreSQL needs nothing."""
+    if engine.dialect.name != "sqlite":
+        return
+    _configure_sqlite(engine)
+    engine.update_execution_options(mw_write=True)
+    engine.dispose()  # connections opened before the hooks were added would skip them
 
 
 def _configure_sqlite(engine: Engine) -> None:

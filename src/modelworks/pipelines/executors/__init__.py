@@ -38,6 +38,10 @@ class _Borrowed(Executor):
     def workers(self) -> int:
         return self.inner.workers
 
+    @property
+    def remote(self) -> bool:
+        return self.inner.remote
+
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         return self.inner.submit(fn, *args, **kwargs)
 

@@ -59,6 +59,11 @@ class Executor(ABC):
         """How many calls may run at the same time."""
         return self._workers or default_workers()
 
+    @property
+    def remote(self) -> bool:
+        """True when calls may run on other machines (they cannot see this one's files)."""
+        return False
+
     @abstractmethod
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule ``fn(*args, **kwargs)``; the future holds its result or exception."""

@@ -9,10 +9,12 @@ same instance behave as one and two workers.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import re
 import socket
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -31,6 +33,7 @@ __all__ = ["RayExecutor", "connect_ray"]
 _PROBE_TIMEOUT_S = 3.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LOCAL = "local"
+_EXISTING = "existing"
 _lock = threading.Lock()
 _connected: str | None = None  # the address this process's Ray connection is to, or "local"
 
@@ -94,36 +97,57 @@ def connect_ray(address: str | None = None, *, token: str | None = None,
     """
     global _connected
     ray = _import_ray()
+    address = None if address in (None, "", _LOCAL) else address
     wanted = address or _LOCAL
     with _lock:
-        if _connected is not None and ray.is_initialized():
-            if wanted not in (_connected, _LOCAL) and _connected != wanted:
-                raise Conflict(f"this process is already connected to Ray at {_connected}; "
-                               f"cannot also connect to {wanted}")
-            return _connected
-        if address is not None:
-            _probe(address)
-            if token:
-                _use_token(token)
+        # Ray started by the caller's own ray.init() is used as it is.
+        connected = (_connected or _EXISTING) if ray.is_initialized() else None
+        if address is not None and address != connected:
+            _probe(address)  # an unreachable address says so, whatever else is connected
+        if connected is not None:
+            if address is not None and address != connected:
+                raise Conflict(f"this process is already connected to Ray at {connected}; "
+                               f"cannot also connect to {address}")
+            return connected
+        if address is not None and token:
+            _use_token(token)
         options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR,
                                    "configure_logging": True}
         if runtime_env:
             options["runtime_env"] = runtime_env
         if address is None:
-            options.update(num_cpus=num_cpus or default_workers(), include_dashboard=False)
+            # Workers import the caller's code from where the driver does (a notebook's or
+            # a test's folder is not on their path otherwise).
+            options.update(num_cpus=num_cpus or default_workers(), include_dashboard=False,
+                           job_config=ray.job_config.JobConfig(code_search_path=_code_paths()))
         # Ray logs "token authentication is enabled" on every local start: noise here.
         auth_log = logging.getLogger("ray._private.authentication.authentication_token_setup")
         level = auth_log.level
         auth_log.setLevel(logging.ERROR)
         try:
-            ray.init(address=address, **options)
-        except ConnectionError as exc:
-            raise InvalidInput(f"Ray address {address} is unreachable: {exc}",
-                               field="ray_address") from None
+            # "local", not None: None would join a `ray start` cluster found on this machine
+            ray.init(address=address or _LOCAL, **options)
+        except ConnectionError as exc:  # the port answered (the probe passed), Ray did not
+            raise InvalidInput(
+                f"cannot connect to Ray at {address} ({exc}): check that it is the cluster's "
+                "Ray address and, if the cluster uses token authentication, "
+                "MODELWORKS_RAY_TOKEN", field="ray_address") from None
         finally:
             auth_log.setLevel(level)
         _connected = wanted
         return wanted
+
+
+def _code_paths() -> list[str]:
+    """The driver's import folders that are not Python's or the environment's own."""
+    installed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    paths = []
+    for entry in sys.path:
+        path = os.path.realpath(entry or os.getcwd())
+        if os.path.isdir(path) and not any(path == p or path.startswith(p + os.sep)
+                                           for p in installed) and path not in paths:
+            paths.append(path)
+    return paths
 
 
 class RayExecutor(Executor):
@@ -159,6 +183,15 @@ class RayExecutor(Executor):
                                  dict[str, Any]]] = deque()
         self._in_flight = 0
 
+    @property
+    def remote(self) -> bool:
+        """A cluster; a local instance (ours, or the caller's one-node one) shares this
+        machine."""
+        if self.address == _EXISTING:
+            ray = _import_ray()
+            return bool(ray.util.client.ray.is_connected()) or len(ray.nodes()) > 1
+        return self.address != _LOCAL
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
         with self._state:
@@ -166,24 +199,34 @@ class RayExecutor(Executor):
                 self._queue.append((future, fn, args, kwargs))
                 return future
             self._in_flight += 1
-        self._launch(future, fn, args, kwargs)
+        if not self._launch(future, fn, args, kwargs):
+            self._next()
         return future
 
     def _launch(self, future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...],
-                kwargs: dict[str, Any]) -> None:
+                kwargs: dict[str, Any]) -> bool:
+        """Start one call; False when it ended at once (cancelled, or not submittable)."""
         if not future.set_running_or_notify_cancel():  # cancelled while queued
-            self._next()
-            return
+            return False
         try:
-            remote = self._remote.get(fn)
-            if remote is None:
-                remote = self._remote[fn] = _import_ray().remote(num_cpus=1)(fn)
-            ref = remote.remote(*args, **kwargs)
+            if inspect.isfunction(fn):
+                remote = self._remote.get(fn)
+                if remote is None:
+                    remote = self._remote[fn] = _import_ray().remote(num_cpus=1)(fn)
+                ref = remote.remote(*args, **kwargs)
+            else:  # a builtin, a partial, a callable object: Ray remotes functions only
+                ref = self._apply().remote(fn, args, kwargs)
         except BaseException as exc:  # e.g. an argument Ray cannot pickle
             future.set_exception(exc)
-            self._next()
-            return
+            return False
         ref.future().add_done_callback(lambda done: self._finish(future, done))
+        return True
+
+    def _apply(self) -> Any:
+        remote = self._remote.get(_apply)
+        if remote is None:
+            remote = self._remote[_apply] = _import_ray().remote(num_cpus=1)(_apply)
+        return remote
 
     def _finish(self, future: Future[Any], done: Future[Any]) -> None:
         try:
@@ -193,13 +236,17 @@ class RayExecutor(Executor):
         self._next()
 
     def _next(self) -> None:
-        with self._state:
-            if not self._queue:
-                self._in_flight -= 1
-                self._state.notify_all()
+        """A slot is free: start queued calls until one is running (a loop, not recursion:
+        thousands of queued calls may each end at once)."""
+        while True:
+            with self._state:
+                if not self._queue:
+                    self._in_flight -= 1
+                    self._state.notify_all()
+                    return
+                item = self._queue.popleft()
+            if self._launch(*item):
                 return
-            item = self._queue.popleft()
-        self._launch(*item)
 
     def shutdown(self, wait: bool = True) -> None:
         """Wait for calls in flight (or cancel the queued ones); Ray itself stays up."""
@@ -210,6 +257,10 @@ class RayExecutor(Executor):
                 return
             while self._in_flight:
                 self._state.wait()
+
+
+def _apply(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return fn(*args, **kwargs)
 
 
 def _original(exc: BaseException) -> BaseException:

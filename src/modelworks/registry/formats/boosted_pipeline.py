@@ -22,6 +22,7 @@ import sklearn
 from sklearn.base import BaseEstimator
 
 from ...errors import IntegrityError, InvalidInput
+from .base import ModelFormat
 from .lightgbm import LightGBMFormat
 from .sklearn import SklearnFormat
 from .xgboost import XGBoostFormat
@@ -29,7 +30,7 @@ from .xgboost import XGBoostFormat
 __all__ = ["BoostedPipelineFormat", "FittedClassifier", "FittedRegressor"]
 
 _NAME = "boosted-pipeline"
-_FINALS = {"lightgbm": LightGBMFormat(), "xgboost": XGBoostFormat()}
+_FINALS: dict[str, ModelFormat] = {"lightgbm": LightGBMFormat(), "xgboost": XGBoostFormat()}
 
 
 class FittedRegressor(BaseEstimator):
