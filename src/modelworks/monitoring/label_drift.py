@@ -11,10 +11,14 @@ compared: their reference distribution is not stored.
 
 from __future__ import annotations
 
-from ..context import Context
+from typing import TYPE_CHECKING
+
 from .drift.detectors import ColumnDrift, DriftDetector
 from .drift.profile import CategoryCounts, ColumnProfile, ReferenceProfile
 from .performance import PerformanceResult
+
+if TYPE_CHECKING:
+    from ..governance.validation import ValidationReport
 
 __all__ = ["LABEL", "label_drift", "reference_label_counts"]
 
@@ -22,14 +26,9 @@ LABEL = "label"
 _LIMIT = 1_000
 
 
-def reference_label_counts(ctx: Context, model: str, version: int) -> dict[str, int] | None:
-    """True-class counts of the version's latest validation data (None: no report, or not
-    a classifier)."""
-    from ..governance.validation import latest_validation
-    from ..registry.models import version_id
-
-    with ctx.db.read() as conn:
-        report = latest_validation(conn, version_id(conn, model, int(version)))
+def reference_label_counts(report: ValidationReport | None) -> dict[str, int] | None:
+    """True-class counts of a validation report's data (None: no report, or not a
+    classifier)."""
     if report is None or report.classes is None or report.confusion_matrix is None:
         return None
     return {str(c): int(sum(row)) for c, row in zip(report.classes, report.confusion_matrix,

@@ -32,6 +32,7 @@ from sqlalchemy import insert, select
 from .. import audit
 from ..context import Context
 from ..errors import InvalidInput
+from ..governance.validation import latest_validation
 from ..registry.loading import LoadedModel, load
 from ..registry.models import resolve, version_id
 from ..registry.uri import parse_model_uri
@@ -187,7 +188,10 @@ class Monitor:
         record, profile = reference_for(self.ctx, loaded.version.uri, self.reference)
         detector = DriftDetector(thresholds=self.thresholds, methods=self.methods,
                                  drift_share=self.drift_share).fit(profile)
-        template = accumulator_for(self.ctx, loaded, positive_label=self.positive_label)
+        with self.ctx.db.read() as conn:  # one read: the baseline and the reference labels
+            report = latest_validation(conn, version_id(conn, name, number))
+        template = accumulator_for(self.ctx, loaded, positive_label=self.positive_label,
+                                   report=report)
         start = end = None
         if data is not None:
             chunks: Iterable[pd.DataFrame] = [
@@ -236,7 +240,7 @@ class Monitor:
         segments = [result for tracker, own_detector, own_required in trackers
                     for result in tracker.results(own_detector, missing_jump=self.missing_jump,
                                                   required=own_required)]
-        labels = label_drift(reference_label_counts(self.ctx, name, number),
+        labels = label_drift(reference_label_counts(report),
                              summary.performance)
         return self._store(name, number, record, source, start, end, stats.rows, summary,
                            segments, labels)

@@ -33,6 +33,7 @@ from ..errors import InvalidInput
 
 if TYPE_CHECKING:
     from ..context import Context
+    from ..governance.validation import ValidationReport
     from ..registry.loading import LoadedModel
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "PerformanceAccumulator",
     "PerformanceResult",
     "accumulator_for",
+    "baseline_of",
     "performance_baseline",
 ]
 
@@ -603,34 +605,39 @@ class PerformanceAccumulator:
             notes.append("no validation report: no baseline, no drop")
 
 
-def performance_baseline(ctx: Context, model: str, version: int) -> dict[str, float]:
-    """The metric values of the version's latest validation report ({} without one)."""
+def _latest(ctx: Context, model: str, version: int) -> ValidationReport | None:
     from ..governance.validation import latest_validation
     from ..registry.models import version_id
 
     with ctx.db.read() as conn:
-        report = latest_validation(conn, version_id(conn, model, int(version)))
+        return latest_validation(conn, version_id(conn, model, int(version)))
+
+
+def baseline_of(report: ValidationReport | None) -> dict[str, float]:
+    """A validation report's finite metric values ({} without a report)."""
     if report is None:
         return {}
     return {name: float(m.value) for name, m in report.metrics.items()
             if m.value is not None and math.isfinite(m.value)}
 
 
-def accumulator_for(ctx: Context, loaded: LoadedModel, *, positive_label: Any = None
+def performance_baseline(ctx: Context, model: str, version: int) -> dict[str, float]:
+    """The metric values of the version's latest validation report ({} without one)."""
+    return baseline_of(_latest(ctx, model, version))
+
+
+def accumulator_for(ctx: Context, loaded: LoadedModel, *, positive_label: Any = None,
+                    report: ValidationReport | Literal["latest"] | None = "latest"
                     ) -> PerformanceAccumulator:
-    """An accumulator for a loaded version: its task, classes and validation baseline."""
+    """An accumulator for a loaded version: its task, classes and validation baseline
+    (``report``: the version's validation report when the caller has read it already)."""
     from ..governance.evaluation_data import infer_task
-    from ..governance.validation import latest_validation
-    from ..registry.models import version_id
 
     version = loaded.version
-    with ctx.db.read() as conn:
-        report = latest_validation(conn, version_id(conn, version.name, version.version))
+    if report == "latest":
+        report = _latest(ctx, version.name, version.version)
     task: Task = (report.task if report is not None
                   else infer_task(loaded, pd.Series([], dtype=np.float64), None))
     classes = getattr(loaded.model, "classes_", None) if task == "classification" else None
-    baseline = ({} if report is None else
-                {name: float(m.value) for name, m in report.metrics.items()
-                 if m.value is not None and math.isfinite(m.value)})
     return PerformanceAccumulator(task, None if classes is None else list(classes),
-                                  positive_label=positive_label, baseline=baseline)
+                                  positive_label=positive_label, baseline=baseline_of(report))

@@ -121,6 +121,18 @@ def _files(conn: Connection, *, model: str | None, lo: float | None, hi: float |
     return list(conn.execute(query.order_by(pf.c.max_ts.desc(), pf.c.id)).all())
 
 
+def _sources(ctx: Context, journal_dir: str | os.PathLike[str] | None, *, model: str | None,
+             lo: float | None, hi: float | None) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The window's compacted files and its live journal rows not yet compacted (journal
+    read first, index second: a segment compacted in between is taken from Parquet only)."""
+    journal = _journal(journal_dir)
+    with ctx.db.read() as conn:
+        files = _files(conn, model=model, lo=lo, hi=hi)
+        compacted = _indexed(conn, journal)
+    return files, [r for stem, seg_rows in journal.items() if stem not in compacted
+                   for r in seg_rows]
+
+
 def _table_rows(ctx: Context, sha256: str, *, lo: float | None, hi: float | None,
                 include_shadow: bool, prediction_id: str | None = None,
                 include_errors: bool = False) -> list[dict[str, Any]]:
@@ -220,14 +232,10 @@ def read_predictions(
                               or limit < 1):
         raise InvalidInput("limit must be a positive integer", field="limit")
     lo, hi = _epoch(since, "since"), _epoch(until, "until")
-    journal = _journal(journal_dir)
-    with ctx.db.read() as conn:
-        files = _files(conn, model=model, lo=lo, hi=hi)
-        compacted = _indexed(conn, journal)
-    rows = [r for stem, seg_rows in journal.items() if stem not in compacted
-            for r in seg_rows if _keep(r, model=model, lo=lo, hi=hi,
-                                          include_shadow=include_shadow,
-                                          include_errors=include_errors)]
+    files, journal_rows = _sources(ctx, journal_dir, model=model, lo=lo, hi=hi)
+    rows = [r for r in journal_rows if _keep(r, model=model, lo=lo, hi=hi,
+                                             include_shadow=include_shadow,
+                                             include_errors=include_errors)]
     for f in files:  # newest first, so a limit can stop early
         if limit is not None and len(rows) >= limit:
             kth = heapq.nlargest(limit, (float(r["ts"]) for r in rows))[-1]
@@ -295,15 +303,11 @@ def iter_prediction_frames(
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise InvalidInput("chunk_rows must be a positive integer", field="chunk_rows")
     lo, hi = _epoch(since, "since"), _epoch(until, "until")
-    journal = _journal(journal_dir)
-    with ctx.db.read() as conn:
-        files = _files(conn, model=model, lo=lo, hi=hi)
-        compacted = _indexed(conn, journal)
-    live = [r for stem, seg_rows in journal.items() if stem not in compacted
-            for r in seg_rows if _keep(r, model=model, lo=lo, hi=hi,
-                                          include_shadow=include_shadow)
+    files, journal_rows = _sources(ctx, journal_dir, model=model, lo=lo, hi=hi)
+    live = [r for r in journal_rows if _keep(r, model=model, lo=lo, hi=hi,
+                                             include_shadow=include_shadow)
             and (version is None or r.get("version") == version)]
-    del journal
+    del journal_rows
 
     def frame(table: pa.Table) -> pd.DataFrame:
         out = _decoded(table, columns=columns, output_type=output_type)
