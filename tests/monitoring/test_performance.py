@@ -3,9 +3,6 @@ baselines from a real validation report, and probabilities logged by a real serv
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +11,6 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 from sklearn import metrics as skm
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -32,6 +28,7 @@ from modelworks.monitoring.performance import (
 from modelworks.registry.loading import load
 from modelworks.serving.app import create_app
 from modelworks.serving.prediction_reader import read_predictions
+from serving.conftest import start as serve  # the real uvicorn server of the serving tests
 
 EXACT = 1e-12
 
@@ -379,21 +376,6 @@ def test_baseline_is_the_latest_validation_report(perf_ws: mw.Workspace) -> None
 # -- the server logs probabilities without being asked --------------------------------------
 
 
-def _serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("log_probabilities", [True, False])
 def test_server_logs_probabilities_the_client_did_not_ask_for(
@@ -401,10 +383,10 @@ def test_server_logs_probabilities_the_client_did_not_ask_for(
     x, y = _cancer()
     journal = tmp_path / "journal"
     perf_ws.settings.serve_log_probabilities = log_probabilities
-    server, thread, url = _serve(create_app(perf_ws, models=["bc/1"], journal_dir=journal))
+    srv = serve(create_app(perf_ws, models=["bc/1"], journal_dir=journal))
     rows = x.iloc[:40].to_dict(orient="records")
     try:
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(base_url=srv.url, timeout=30) as client:
             plain = client.post("/v1/models/bc/predict", json={"instances": rows[:30]}).json()
             asked = client.post("/v1/models/bc/predict",
                                 json={"instances": rows[30:], "probabilities": True}).json()
@@ -416,8 +398,7 @@ def test_server_logs_probabilities_the_client_did_not_ask_for(
                 for i, pid in enumerate(ids)]})
             assert got.json() == {"recorded": 30}
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+        srv.stop()
     log = read_predictions(perf_ws.ctx, model="bc", journal_dir=journal, with_feedback=True)
     assert len(log) == 40
     model = load(perf_ws.ctx, "models:/bc/1").model
@@ -449,17 +430,16 @@ def test_a_forest_answers_as_its_predict_and_logs_its_probabilities(
         x.iloc[::3], y.iloc[::3])
     perf_ws.register_model("forest", model=forest, input_example=x.head())
     journal = tmp_path / "journal"
-    server, thread, url = _serve(create_app(perf_ws, models=["forest/1"], journal_dir=journal))
+    srv = serve(create_app(perf_ws, models=["forest/1"], journal_dir=journal))
     rows = x.to_dict(orient="records")
     try:
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(base_url=srv.url, timeout=30) as client:
             batch = client.post("/v1/models/forest/predict", json={"instances": rows}).json()
             one = [client.post("/v1/models/forest/predict",
                                json={"instances": [row]}).json()["predictions"][0]
                    for row in rows[:25]]
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+        srv.stop()
     expected = forest.predict(x)
     assert batch["predictions"] == expected.tolist() and one == expected[:25].tolist()
     log = read_predictions(perf_ws.ctx, model="forest", journal_dir=journal)
