@@ -71,6 +71,30 @@ def test_each_group_becomes_a_registered_model(workspace: mw.Workspace) -> None:
     assert again["version"].tolist() == [2, 2, 2]  # a new version of the same models
 
 
+def fit_imputed(value: Any, df: pd.DataFrame) -> Any:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(SimpleImputer(), LogisticRegression()).fit(df[["x1", "x2"]], df["y"])
+
+
+def test_each_signature_says_which_columns_its_group_had_missing(tmp_path: Path) -> None:
+    df = frame(["a", "b", "c", "d"])
+    df.loc[df.index[df["region"] == "b"][:2], "x2"] = np.nan
+    df.loc[df.index[df["region"] == "d"][:1], "x1"] = np.nan
+    ws = mw.Workspace(tmp_path / "ws")
+    summary = ws.train_many(df, group_by="region", trainer=fit_imputed, name_prefix="m")
+    assert summary["status"].tolist() == ["registered"] * 4
+
+    def nullable(group: str) -> dict[str, bool]:
+        sig = ws.get_model_version(f"m-{group}", 1).signature
+        return {c["name"]: c["nullable"] for c in sig["inputs"]}
+
+    assert nullable("a") == nullable("c") == {"x1": False, "x2": False}
+    assert nullable("b") == {"x1": False, "x2": True}
+    assert nullable("d") == {"x1": True, "x2": False}
+
+
 def test_failures_are_reported_per_group_and_the_rest_go_on(tmp_path: Path) -> None:
     ws = mw.Workspace(tmp_path / "ws")
     groups = ["ok-1", "raises", "none", "dict", "unfitted", "ok-2"]

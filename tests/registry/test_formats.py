@@ -118,6 +118,30 @@ def test_pipeline_with_column_transformer_round_trip(
     np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
 
 
+def test_sklearn_bytes_are_skops_own_archive_with_a_compact_schema(
+    frame: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    import skops.io as sio
+
+    from modelworks.registry.formats.sklearn import _compact_matches, _normalised
+
+    x, y = frame
+    model = Pipeline([("prep", ColumnTransformer([
+        ("onehot", OneHotEncoder(handle_unknown="ignore"), ["colour"]),
+        ("scale", StandardScaler(), ["size", "weight"])])),
+        ("model", LogisticRegression())]).fit(x, y)
+    data = get_format("sklearn").save(model)
+    theirs = bytes(sio.dumps(model))
+
+    assert _compact_matches()  # the installed skops writes what the fast writer writes
+    assert _normalised(data) == _normalised(theirs)  # same schema and arrays, ids aside
+    assert len(data) < len(theirs)  # the schema without indentation
+    # skops itself reads it, and its scan sees the same types
+    assert sio.get_untrusted_types(data=data) == sio.get_untrusted_types(data=theirs)
+    loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+
+
 def test_saved_model_is_frozen() -> None:
     saved = save_model(LogisticRegression(), allow_pickle=False)
     assert saved.library_version

@@ -41,6 +41,20 @@ def test_round_trip_and_dedup(store: ArtifactStore, tmp_path: Path) -> None:
     assert out.read_bytes() == src.read_bytes()
 
 
+def test_put_many_stores_each_blob_once(store: ArtifactStore) -> None:
+    blobs = [b"first", b"second blob", b"first"]
+    refs = store.put_many(blobs)
+    assert [r.sha256 for r in refs] == [hashlib.sha256(b).hexdigest() for b in blobs]
+    assert [r.size for r in refs] == [5, 11, 5]
+    assert [store.get_bytes(r.sha256) for r in refs] == blobs
+    assert store.put_many([b"second blob", b"third"])[0] == refs[1]  # stored ones are kept
+    assert store.get_bytes(hashlib.sha256(b"third").hexdigest()) == b"third"
+    assert store.put_many([]) == []
+    if store.is_local:  # every temporary file was renamed into place
+        assert list(Path(store.root, "tmp").iterdir()) == []
+        assert sum(1 for _ in store.iter_objects()) == 3
+
+
 def test_tampered_object_raises_integrity_error(store: ArtifactStore, tmp_path: Path) -> None:
     ref = store.put_bytes(b"original bytes")
     store.fs.pipe_file(store._path(ref.sha256), b"tampered bytes")

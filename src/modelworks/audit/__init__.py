@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .chain import ChainReport, append, list_events, verify
+from .chain import ChainReport, NewEvent, append, append_many, list_events, verify
 from .events import GENESIS_HASH, AuditEvent
 
-__all__ = ["GENESIS_HASH", "AuditEvent", "ChainReport", "append", "list_events", "verify"]
+__all__ = [
+    "GENESIS_HASH", "AuditEvent", "ChainReport", "NewEvent", "append", "append_many", "list_events",
+    "verify",
+]

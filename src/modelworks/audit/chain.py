@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,10 @@ from .events import GENESIS_HASH, AuditEvent
 if TYPE_CHECKING:
     from ..store.database import Database
 
-__all__ = ["ChainReport", "append", "count_events", "event_hash", "list_events", "verify"]
+__all__ = [
+    "ChainReport", "NewEvent", "append", "append_many", "count_events", "event_hash", "list_events",
+    "verify",
+]
 
 _HEAD_ID = 1
 _INSERT_EVENT = insert(audit_events)
@@ -77,6 +81,17 @@ def event_hash(
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """One event for :func:`append_many`: what :func:`append` takes, as a record."""
+
+    action: str
+    entity_type: str
+    entity_id: str | int
+    payload: Mapping[str, Any] | None = None
+    reason: str | None = None
+
+
 def append(
     db: Database,
     conn: Connection,
@@ -89,31 +104,51 @@ def append(
     reason: str | None = None,
 ) -> AuditEvent:
     """Append one event in the caller's write transaction."""
+    event = NewEvent(action=action, entity_type=entity_type, entity_id=entity_id,
+                     payload=payload, reason=reason)
+    return append_many(db, conn, actor=actor, events=[event])[0]
+
+
+def append_many(
+    db: Database, conn: Connection, *, actor: str, events: Sequence[NewEvent],
+) -> list[AuditEvent]:
+    """Append events in order in the caller's write transaction.
+
+    The chain is computed here and written with one multi-row insert and one head update,
+    so recording a thousand changes (``train_many``) costs a few statements, not 3,000.
+    """
+    if not events:
+        return []
     db.lock_for_update(conn, audit_head, _HEAD_ID)
     head = conn.execute(_SELECT_HEAD).first()
-    seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
-    body = _jsonable(dict(payload or {}))
+    seq, prev = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     ts = utcnow()
-    fields: dict[str, Any] = {
-        "seq": seq,
-        "ts": ts,
-        "actor": actor,
-        "action": action,
-        "entity_type": entity_type,
-        "entity_id": str(entity_id),
-        "payload": body,
-        "reason": reason,
-        "prev_hash": prev,
-    }
-    digest = event_hash(**fields)
+    out: list[AuditEvent] = []
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        seq += 1
+        fields: dict[str, Any] = {
+            "seq": seq,
+            "ts": ts,
+            "actor": actor,
+            "action": event.action,
+            "entity_type": event.entity_type,
+            "entity_id": str(event.entity_id),
+            "payload": _jsonable(dict(event.payload or {})),
+            "reason": event.reason,
+            "prev_hash": prev,
+        }
+        prev = event_hash(**fields)
+        rows.append({**fields, "hash": prev})
+        out.append(AuditEvent(**fields, hash=prev))
     # Statements built once with bound parameters: SQLAlchemy then reuses their compiled
     # form, which matters because every state change passes through here.
-    conn.execute(_INSERT_EVENT, {**fields, "hash": digest})
+    conn.execute(_INSERT_EVENT, rows)
     if head:
-        conn.execute(_UPDATE_HEAD, {"new_seq": seq, "new_hash": digest})
+        conn.execute(_UPDATE_HEAD, {"new_seq": seq, "new_hash": prev})
     else:
-        conn.execute(insert(audit_head), {"id": _HEAD_ID, "seq": seq, "hash": digest})
-    return AuditEvent(**fields, hash=digest)
+        conn.execute(insert(audit_head), {"id": _HEAD_ID, "seq": seq, "hash": prev})
+    return out
 
 
 def _row_event(row: Any) -> AuditEvent:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .edges import LineageEdge, Node, add_edge, edges_of
+from .edges import LineageEdge, Node, add_edge, add_new_edges, edges_of
 from .trace import LineageGraph, render_dot, render_tree, trace, walk
 
 __all__ = [
-    "LineageEdge", "LineageGraph", "Node", "add_edge", "edges_of", "render_dot", "render_tree",
-    "trace", "walk",
+    "LineageEdge", "LineageGraph", "Node", "add_edge", "add_new_edges", "edges_of", "render_dot",
+    "render_tree", "trace", "walk",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -10,7 +10,7 @@ from sqlalchemy import Connection, and_, bindparam, or_, select
 
 from ..store.tables import lineage_edges, utcnow
 
-__all__ = ["LineageEdge", "Node", "add_edge", "edges_of"]
+__all__ = ["LineageEdge", "Node", "add_edge", "add_new_edges", "edges_of"]
 
 # Built once with bound parameters: constructing the statement costs more than running it,
 # and pipelines write several edges per step.
@@ -61,6 +61,21 @@ def add_edge(
             "parent_id": parent.id, "relation": relation, "payload": dict(payload or {}),
             "created_at": utcnow(), "created_by": actor})
     return LineageEdge(child=child, parent=parent, relation=relation, payload=dict(payload or {}))
+
+
+def add_new_edges(conn: Connection, edges: Sequence[LineageEdge], *, actor: str) -> None:
+    """Record edges whose child was created in this transaction, with one multi-row insert.
+
+    No edge can exist yet for a node that did not exist, so the per-edge lookup of
+    :func:`add_edge` is skipped; for ``train_many`` that halves the statements per model.
+    """
+    if not edges:
+        return
+    now = utcnow()
+    conn.execute(_INSERT, [{
+        "child_type": e.child.type, "child_id": e.child.id, "parent_type": e.parent.type,
+        "parent_id": e.parent.id, "relation": e.relation, "payload": dict(e.payload),
+        "created_at": now, "created_by": actor} for e in edges])
 
 
 def edges_of(conn: Connection, nodes: list[Node], *, direction: str = "up") -> list[LineageEdge]:

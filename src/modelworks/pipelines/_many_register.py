@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ..context import Context
-from ..registry.models import ensure_model, record_version
+from ..registry.models import NewVersion, record_versions
 from ..store.artifacts import ArtifactRef
 
 __all__ = ["register_batch"]
@@ -27,20 +27,18 @@ def register_batch(ctx: Context, items: list[tuple[str, dict[str, Any]]], *, run
     refs = [ArtifactRef(sha256=item["sha256"], size=item["size"]) if "sha256" in item
             else ctx.artifacts.put_bytes(item["data"]) for _, item in items]
 
+    entries = [NewVersion(
+        name=name, sha256=ref.sha256, size=ref.size, fmt=item["format"], library=item["library"],
+        library_version=item["library_version"], allow_pickle=item["executes_code"],
+        run_id=run_id, signature=item["signature"], input_example=item["input_example"],
+        model_description=f"{group_by} = {item['group']}",
+        tags={"group_by": group_by, "group": item["group"]})
+        for (name, item), ref in zip(items, refs, strict=True)]
+
     def work(conn: Connection) -> list[tuple[Any, int | None, str | None]]:
-        out: list[tuple[Any, int | None, str | None]] = []
-        for (name, item), ref in zip(items, refs, strict=True):
-            model_id = ensure_model(
-                ctx, conn, name, description=f"{group_by} = {item['group']}",
-                risk_tier=None, tags={"group_by": group_by, "group": item["group"]})
-            version = record_version(
-                ctx, conn, model_id=model_id, name=name, run_id=run_id, sha256=ref.sha256,
-                size=ref.size, fmt=item["format"], library=item["library"],
-                library_version=item["library_version"], allow_pickle=item["executes_code"],
-                signature=item["signature"], input_example=item["input_example"],
-                description=None)
-            out.append((item["group"], version, None))
-        return out
+        versions = record_versions(ctx, conn, entries)
+        return [(item["group"], version, None)
+                for (_, item), version in zip(items, versions, strict=True)]
 
     try:
         return ctx.db.write_retrying(work)

@@ -1,9 +1,10 @@
 """Many models: one trainer fanned out over the groups of a frame, one registered model each.
 
 Groups are sent to the executor in chunks (a task per chunk, not per group), so a thousand
-small models do not pay a task's overhead a thousand times. Workers fit and serialise; the
-driver alone writes: the bytes to the artifact store, then each chunk's registrations in one
-transaction (one writer, few commits). A group that fails — the trainer raised, returned
+small models do not pay a task's overhead a thousand times. Workers fit, serialise and write
+the bytes to the artifact store (a batch at a time, flushed to disk together); the driver
+alone writes the database: each chunk's registrations in one transaction of a few
+multi-row statements (one writer, few commits). A group that fails — the trainer raised, returned
 something the registry cannot save, or its name collides — is reported in the summary and
 the other groups go on.
 """
@@ -28,6 +29,7 @@ from ..registry.uri import MODEL_NAME_RULE, validate_model_name
 from .executors import Executor, get_executor
 
 if TYPE_CHECKING:
+    from ..store.artifacts import ArtifactStore
     from ..tracking.active_run import ActiveRun
     from ..workspace import Workspace
 
@@ -38,6 +40,7 @@ _NAME_MAX = 128
 _PREFIX_MAX = 100  # leaves room for "-<group>"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _CHUNKS_PER_WORKER = 4  # enough to balance uneven groups, few enough to amortise a task
+_STORE_BATCH = 64  # models whose bytes are written (and flushed to disk) together
 _MISSING = object()  # the summary key of rows without a group value
 _log = logging.getLogger("modelworks")
 
@@ -108,16 +111,38 @@ def train_chunk(trainer: Callable[[Any, pd.DataFrame], Any],
                             serialise=serialise, artifacts=artifacts)
 
 
+def _signature(frame: pd.DataFrame, names: list[str],
+               cache: dict[tuple[Any, ...], dict[str, Any]]) -> dict[str, Any]:
+    """The signature of ``frame[names]``, inferred once per column layout in a chunk.
+
+    Groups of one frame share their columns and dtypes, so for plain numeric, boolean and
+    datetime columns the signature differs only in which columns have missing values
+    (read here without building ``frame[names]``, which costs more than the check);
+    object and categorical columns (classified by their values) are inferred every time.
+    """
+    from ..registry.signatures import infer_signature
+
+    dtypes = dict(zip(frame.columns, frame.dtypes.tolist(), strict=True))
+    if not all(n in dtypes and dtypes[n].kind in "biufmM" for n in names):
+        return infer_signature(frame[names]).model_dump(mode="json")
+    missing = dict(zip(frame.columns, frame.isna().to_numpy().any(axis=0).tolist(), strict=True))
+    key = (tuple(names), tuple(str(dtypes[n]) for n in names), tuple(missing[n] for n in names))
+    if key not in cache:
+        cache[key] = infer_signature(frame[names]).model_dump(mode="json")
+    return cache[key]
+
+
 def _train_chunk(trainer: Callable[[Any, pd.DataFrame], Any],
                  groups: Sequence[tuple[Any, pd.DataFrame]], *, group_by: str,
                  example_rows: int, serialise: bool,
                  artifacts: tuple[str, dict[str, Any]] | None) -> list[dict[str, Any]]:
     from ..registry.formats import get_format, save_model
-    from ..registry.signatures import infer_signature
     from ..store.artifacts import ArtifactStore
 
     store = ArtifactStore(artifacts[0], storage_options=artifacts[1]) if artifacts else None
+    signatures: dict[tuple[Any, ...], dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []  # saved, bytes not yet in the store
     for value, frame in groups:
         started = time.perf_counter()
         item: dict[str, Any] = {"group": value}
@@ -130,27 +155,44 @@ def _train_chunk(trainer: Callable[[Any, pd.DataFrame], Any],
             _check_fitted(model)
             if serialise:
                 saved = save_model(model)
-                features = frame[_features(model, frame, group_by)]
-                signature = infer_signature(features)
-                rows = json.loads(features.head(example_rows).to_json(
+                names = _features(model, frame, group_by)
+                signature = _signature(frame, names, signatures)
+                rows = json.loads(frame.head(example_rows)[names].to_json(
                     orient="records", date_format="iso")) if example_rows else None
-                if store is not None:
-                    ref = store.put_bytes(saved.data)
-                    item.update(sha256=ref.sha256, size=ref.size)
-                else:
-                    item["data"] = saved.data
                 item.update(
-                    format=saved.format, library=saved.library,
+                    data=saved.data, format=saved.format, library=saved.library,
                     library_version=saved.library_version,
                     executes_code=get_format(saved.format).executes_code_on_load,
-                    signature=signature.model_dump(mode="json"), input_example=rows)
+                    signature=signature, input_example=rows)
             item["status"] = "ok"
         except Exception as exc:
             item.setdefault("seconds", time.perf_counter() - started)
             item.update(status="failed", error=_error(exc),
                         traceback="".join(traceback.format_exception(exc)))
         out.append(item)
+        if store is not None and "data" in item:
+            pending.append(item)
+            if len(pending) >= _STORE_BATCH:
+                _store(store, pending)
+    if store is not None:
+        _store(store, pending)
     return out
+
+
+def _store(store: ArtifactStore, pending: list[dict[str, Any]]) -> None:
+    """Write the pending items' bytes to the store; only their refs travel on."""
+    try:
+        refs = store.put_many([item["data"] for item in pending])
+    except Exception as exc:
+        for item in pending:
+            del item["data"]
+            item.update(status="failed", error=_error(exc),
+                        traceback="".join(traceback.format_exception(exc)))
+    else:
+        for item, ref in zip(pending, refs, strict=True):
+            del item["data"]
+            item.update(sha256=ref.sha256, size=ref.size)
+    pending.clear()
 
 
 def _validate(df: Any, group_by: Any, trainer: Any, name_prefix: Any,

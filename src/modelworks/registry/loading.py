@@ -12,7 +12,7 @@ from .. import audit
 from ..context import Context
 from ..errors import IntegrityError, InvalidInput
 from .formats import SavedModel, get_format, load_model, save_model
-from .models import ensure_model, get_version, record_version, resolve
+from .models import NewVersion, get_version, record_versions, resolve
 from .records import ModelVersion
 from .signatures import Signature, check_input, infer_signature
 from .uri import parse_model_uri, validate_model_name
@@ -78,16 +78,16 @@ def register(
     saved = save_model(model, allow_pickle=allow_pickle)
     ref = ctx.artifacts.put_bytes(saved.data)  # bytes before the record that points at them
 
+    entry = NewVersion(
+        name=name, sha256=ref.sha256, size=ref.size, fmt=saved.format, library=saved.library,
+        library_version=saved.library_version,
+        allow_pickle=get_format(saved.format).executes_code_on_load, run_id=run_id,
+        signature=sig.model_dump(mode="json") if sig else None, input_example=rows,
+        description=description, model_description=description, risk_tier=risk_tier,
+        tags=tags)
+
     def work(conn: Any) -> ModelVersion:
-        model_id = ensure_model(ctx, conn, name, description=description,
-                                risk_tier=risk_tier, tags=tags)
-        version = record_version(
-            ctx, conn, model_id=model_id, name=name, run_id=run_id, sha256=ref.sha256,
-            size=ref.size, fmt=saved.format, library=saved.library,
-            library_version=saved.library_version,
-            allow_pickle=get_format(saved.format).executes_code_on_load,
-            signature=sig.model_dump(mode="json") if sig else None, input_example=rows,
-            description=description)
+        version = record_versions(ctx, conn, [entry])[0]
         return get_version(conn, name, version)
 
     return ctx.db.write_retrying(work)

@@ -7,7 +7,8 @@ registrations get 1, 2, 3... with no gaps and no duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -15,7 +16,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from .. import audit
 from ..context import Context
 from ..errors import Conflict, InvalidInput, NotFound
-from ..lineage import Node, add_edge
+from ..lineage import LineageEdge, Node, add_new_edges
 from ..store.tables import (
     model_aliases,
     model_tags,
@@ -28,13 +29,13 @@ from .records import ModelVersion, RegisteredModel
 from .uri import ModelRef, validate_model_name
 
 __all__ = [
+    "NewVersion",
     "archive_version",
-    "ensure_model",
     "get_model",
     "get_version",
     "list_models",
     "list_versions",
-    "record_version",
+    "record_versions",
     "resolve",
     "version_id",
 ]
@@ -50,63 +51,138 @@ def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in tags.items()}
 
 
-def ensure_model(
-    ctx: Context, conn: Connection, name: str, *, description: str | None,
-    risk_tier: str | None, tags: Mapping[str, Any] | None,
-) -> int:
-    """The model's id, creating (and auditing) it on first registration."""
-    validate_model_name(name)
-    if risk_tier is not None and risk_tier not in _TIERS:
-        raise InvalidInput(f"risk_tier must be one of {', '.join(_TIERS)}, got {risk_tier!r}",
-                           field="risk_tier")
-    row = conn.execute(select(registered_models.c.id)
-                       .where(registered_models.c.name == name)).first()
-    if row is not None:
-        return int(row.id)
-    model_id = conn.execute(insert(registered_models).values(
-        name=name, description=description, owner=ctx.actor, risk_tier=risk_tier or "medium",
-        created_at=utcnow(), created_by=ctx.actor,
-    ).returning(registered_models.c.id)).scalar_one()
-    tag_map = _tags(tags)
-    if tag_map:
-        conn.execute(insert(model_tags), [{"model_id": model_id, "key": k, "value": v}
-                                          for k, v in tag_map.items()])
-    audit.append(ctx.db, conn, actor=ctx.actor, action="model.created", entity_type="model",
-                 entity_id=name, payload={"risk_tier": risk_tier or "medium",
-                                          "description": description, "tags": tag_map})
-    return int(model_id)
+@dataclass(frozen=True)
+class NewVersion:
+    """A version to record: its stored bytes and what the registry keeps about them.
+
+    ``model_description``, ``risk_tier`` and ``tags`` are used when this registration
+    creates the model; an existing model keeps its own.
+    """
+
+    name: str
+    sha256: str
+    size: int
+    fmt: str
+    library: str | None
+    library_version: str | None
+    allow_pickle: bool
+    run_id: str | None = None
+    signature: dict[str, Any] | None = None
+    input_example: list[dict[str, Any]] | None = None
+    description: str | None = None
+    model_description: str | None = None
+    risk_tier: str | None = None
+    tags: Mapping[str, Any] | None = None
 
 
-def record_version(
-    ctx: Context, conn: Connection, *, model_id: int, name: str, run_id: str | None,
-    sha256: str, size: int, fmt: str, library: str | None, library_version: str | None,
-    allow_pickle: bool, signature: dict[str, Any] | None,
-    input_example: list[dict[str, Any]] | None, description: str | None,
-) -> int:
-    """Allocate the next version number and record it (with lineage and audit)."""
-    if run_id is not None and conn.execute(
-            select(runs.c.id).where(runs.c.id == run_id)).first() is None:
-        raise NotFound(f"no run with id {run_id!r}")
-    ctx.db.lock_for_update(conn, registered_models, model_id)
-    version = (conn.execute(select(func.max(model_versions.c.version))
-                            .where(model_versions.c.model_id == model_id)).scalar() or 0) + 1
-    conn.execute(insert(model_versions).values(
-        model_id=model_id, version=version, run_id=run_id, artifact_sha256=sha256,
-        artifact_size=size, format=fmt, library=library, library_version=library_version,
-        allow_pickle=allow_pickle, signature=signature, input_example=input_example,
-        description=description, status="registered", created_at=utcnow(),
-        created_by=ctx.actor,
-    ))
-    node = Node(type="model_version", id=f"{name}/{version}")
-    if run_id is not None:
-        add_edge(conn, child=node, parent=Node(type="run", id=run_id), relation="trained_by",
-                 actor=ctx.actor)
-    audit.append(ctx.db, conn, actor=ctx.actor, action="model_version.registered",
-                 entity_type="model_version", entity_id=f"{name}/{version}", payload={
-                     "run_id": run_id, "sha256": sha256, "format": fmt,
-                     "allow_pickle": allow_pickle, "library": library,
-                     "library_version": library_version})
-    return version
+_IN_CHUNK = 500  # keys per IN (...): well under SQLite's and PostgreSQL's parameter limits
+
+
+def _chunked(keys: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(keys), _IN_CHUNK):
+        yield keys[start:start + _IN_CHUNK]
+
+
+def _check(entries: Sequence[NewVersion], conn: Connection) -> None:
+    for entry in entries:
+        validate_model_name(entry.name)
+        if entry.risk_tier is not None and entry.risk_tier not in _TIERS:
+            raise InvalidInput(f"risk_tier must be one of {', '.join(_TIERS)}, got "
+                               f"{entry.risk_tier!r}", field="risk_tier")
+    wanted = sorted({e.run_id for e in entries if e.run_id is not None})
+    found: set[str] = set()
+    for part in _chunked(wanted):
+        found.update(conn.execute(select(runs.c.id).where(runs.c.id.in_(part))).scalars())
+    missing = [run_id for run_id in wanted if run_id not in found]
+    if missing:
+        raise NotFound(f"no run with id {missing[0]!r}")
+
+
+def _create_models(ctx: Context, conn: Connection, entries: Sequence[NewVersion],
+                   ids: dict[str, int]) -> list[audit.NewEvent]:
+    """Create the models ``ids`` lacks (the first entry of a name describes it)."""
+    first: dict[str, NewVersion] = {}
+    for entry in entries:
+        if entry.name not in ids:
+            first.setdefault(entry.name, entry)
+    if not first:
+        return []
+    # in name order: two writers creating the same models then wait on each other's rows
+    # instead of deadlocking, and the loser reruns (``write_retrying``)
+    first = dict(sorted(first.items()))
+    now = utcnow()
+    created = conn.execute(
+        insert(registered_models).returning(registered_models.c.id, registered_models.c.name,
+                                            sort_by_parameter_order=True),
+        [{"name": e.name, "description": e.model_description, "owner": ctx.actor,
+          "risk_tier": e.risk_tier or "medium", "created_at": now, "created_by": ctx.actor}
+         for e in first.values()]).all()
+    ids.update({row.name: int(row.id) for row in created})
+    tag_maps = {name: _tags(e.tags) for name, e in first.items()}
+    tag_rows = [{"model_id": ids[name], "key": k, "value": v}
+                for name, tags in tag_maps.items() for k, v in tags.items()]
+    if tag_rows:
+        conn.execute(insert(model_tags), tag_rows)
+    return [audit.NewEvent(action="model.created", entity_type="model", entity_id=name,
+                           payload={"risk_tier": e.risk_tier or "medium",
+                                    "description": e.model_description,
+                                    "tags": tag_maps[name]})
+            for name, e in first.items()]
+
+
+def record_versions(ctx: Context, conn: Connection, entries: Sequence[NewVersion]) -> list[int]:
+    """Record versions in the caller's transaction, creating models on first registration;
+    with lineage (``trained_by`` the run) and audit. Returns the version numbers in order.
+
+    A batch costs a handful of statements whatever its size — one per kind of row, not one
+    per version — so ``train_many``'s single writer keeps up with its workers.
+    """
+    if not entries:
+        return []
+    _check(entries, conn)
+    names = list(dict.fromkeys(e.name for e in entries))
+    ids: dict[str, int] = {}
+    for part in _chunked(names):
+        ids.update((row.name, int(row.id)) for row in conn.execute(
+            select(registered_models.c.id, registered_models.c.name)
+            .where(registered_models.c.name.in_(part))))
+    events = _create_models(ctx, conn, entries, ids)
+    model_ids = sorted(ids.values())
+    ctx.db.lock_for_update(conn, registered_models, model_ids)
+    latest: dict[int, int] = {}
+    for part in _chunked(model_ids):
+        latest.update((int(model_id), int(top)) for model_id, top in conn.execute(
+            select(model_versions.c.model_id, func.max(model_versions.c.version))
+            .where(model_versions.c.model_id.in_(part))
+            .group_by(model_versions.c.model_id)))
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    edges: list[LineageEdge] = []
+    numbers: list[int] = []
+    for e in entries:
+        model_id = ids[e.name]
+        version = latest[model_id] = (latest.get(model_id) or 0) + 1
+        numbers.append(version)
+        rows.append({
+            "model_id": model_id, "version": version, "run_id": e.run_id,
+            "artifact_sha256": e.sha256, "artifact_size": e.size, "format": e.fmt,
+            "library": e.library, "library_version": e.library_version,
+            "allow_pickle": e.allow_pickle, "signature": e.signature,
+            "input_example": e.input_example, "description": e.description,
+            "status": "registered", "created_at": now, "created_by": ctx.actor})
+        node = Node(type="model_version", id=f"{e.name}/{version}")
+        if e.run_id is not None:
+            edges.append(LineageEdge(child=node, parent=Node(type="run", id=e.run_id),
+                                     relation="trained_by", payload={}))
+        events.append(audit.NewEvent(
+            action="model_version.registered", entity_type="model_version", entity_id=node.id,
+            payload={"run_id": e.run_id, "sha256": e.sha256, "format": e.fmt,
+                     "allow_pickle": e.allow_pickle, "library": e.library,
+                     "library_version": e.library_version}))
+    conn.execute(insert(model_versions), rows)
+    add_new_edges(conn, edges, actor=ctx.actor)
+    audit.append_many(ctx.db, conn, actor=ctx.actor, events=events)
+    return numbers
 
 
 def _model_row(conn: Connection, name: str) -> Any:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -169,9 +169,17 @@ class Database:
             self._inserts[key] = sql
         conn.exec_driver_sql(sql, list(rows))
 
-    def lock_for_update(self, conn: Connection, table: Table, key: Any) -> None:
-        """Serialise writers on one row; SQLite's write transaction already holds the lock."""
-        if self.dialect == "postgresql":
+    def lock_for_update(self, conn: Connection, table: Table, key: Any | list[Any]) -> None:
+        """Serialise writers on one row (or on a list of rows' ids, locked in id order so
+        two writers never deadlock); SQLite's write transaction already holds the lock."""
+        if self.dialect != "postgresql":
+            return
+        if isinstance(key, list):
+            keys = sorted(key)
+            for start in range(0, len(keys), 500):
+                conn.execute(select(table.c.id).where(table.c.id.in_(keys[start:start + 500]))
+                             .order_by(table.c.id).with_for_update())
+        else:
             conn.execute(table.select().where(table.c.id == key).with_for_update())
 
     # -- schema -------------------------------------------------------------------------
