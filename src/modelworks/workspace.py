@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
@@ -99,6 +99,15 @@ def _data() -> Any:
     from .data import datasets
 
     return datasets
+
+
+def _deployments() -> ModuleType:
+    """``serving.deployments``, with the listeners of later services registered (monitoring
+    closes a retrain run when its canary is promoted or leaves the endpoint)."""
+    from .monitoring import retrain_runs  # noqa: F401  (registers its traffic listener)
+    from .serving import deployments
+
+    return deployments
 
 
 class Workspace:
@@ -651,46 +660,39 @@ class Workspace:
                           percent: float = 0, shadows: Sequence[str] = (),
                           reason: str | None = None) -> Deployment:
         """An endpoint serving ``model``, with ``percent`` of traffic to ``canary``."""
-        from .serving import deployments
-
+        deployments = _deployments()
         return deployments.create_deployment(self.ctx, name, model=model, canary=canary,
                                              percent=percent, shadows=shadows, reason=reason)
 
     def set_traffic(self, name: str, routes: Mapping[str, float] | Sequence[Route], *,
                     reason: str) -> Deployment:
         """New percentages, e.g. ``{"claims@production": 80, "claims/4": 20}``."""
-        from .serving import deployments
-
+        deployments = _deployments()
         return deployments.set_traffic(self.ctx, name, routes, reason=reason)
 
     def set_shadows(self, name: str, shadows: Sequence[str], *, reason: str) -> Deployment:
-        from .serving import deployments
-
+        deployments = _deployments()
         return deployments.set_shadows(self.ctx, name, shadows, reason=reason)
 
     def promote_deployment(self, name: str, *, reason: str) -> Deployment:
         """The canary's version becomes the main entry (an alias moves through the gate)."""
-        from .serving import deployments
-
+        deployments = _deployments()
         return deployments.promote(self.ctx, name, reason=reason)
 
     def rollback_deployment(self, name: str, *, reason: str, force: bool = False
                             ) -> Deployment:
         """Undo the last traffic change or promotion (moving an alias back if it moved)."""
-        from .serving import deployments
-
+        deployments = _deployments()
         return deployments.rollback(self.ctx, name, reason=reason, force=force)
 
     def disable_deployment(self, name: str, *, reason: str, fallback: str | None = None
                            ) -> Deployment:
         """Switch an endpoint off: 503 with ``reason``, or everything to ``fallback``."""
-        from .serving import deployments
-
+        deployments = _deployments()
         return deployments.disable(self.ctx, name, reason=reason, fallback=fallback)
 
     def enable_deployment(self, name: str, *, reason: str) -> Deployment:
-        from .serving import deployments
-
+        deployments = _deployments()
         return deployments.enable(self.ctx, name, reason=reason)
 
     def get_deployment(self, name: str) -> Deployment:
@@ -861,6 +863,13 @@ class Workspace:
 
         with self.db.read() as conn:
             return list_retrain_runs(conn, model, limit=limit)
+
+    def retrain_run(self, run_id: str) -> RetrainResult:
+        """One retrain run by id (``NotFound`` naming it when there is none)."""
+        from .monitoring.retrain_runs import get_retrain_run
+
+        with self.db.read() as conn:
+            return get_retrain_run(conn, run_id)
 
     def schedule_monitor(self, uri: str, *, every: str | None = None, cron: str | None = None,
                          window: str | None = None, name: str | None = None,

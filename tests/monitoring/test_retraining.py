@@ -99,6 +99,40 @@ def test_retrain_from_the_newest_dataset_goes_to_a_canary(
     assert ws.verify_audit().ok
 
 
+def test_a_canary_retrain_run_ends_promoted_or_withdrawn_with_its_endpoint(
+        make_local: Callable[..., mw.Workspace]) -> None:
+    ws = make_local(tier="low")
+    _new_data(ws)
+    _spec(ws)
+    with as_user(ws, WORKER) as worker:
+        first = worker.retrain("claims@production")
+    assert first.status == "canary", first.message
+
+    ws.promote_deployment("claims", reason="the canary held up")
+    promoted = ws.retrain_runs("claims")[0]
+    assert promoted.id == first.id and promoted.status == "promoted"
+    assert promoted.steps[-1].name == "promoted"
+    assert promoted.steps[-1].details["endpoint"] == "claims"
+    assert promoted.message == "models:/claims/2 was promoted on 'claims'"
+
+    with as_user(ws, WORKER) as worker:
+        second = worker.retrain("claims@production")
+    assert second.status == "canary" and second.candidate == "models:/claims/3"
+    ws.rollback_deployment("claims", reason="not this one")
+    runs = {r.id: r for r in ws.retrain_runs("claims")}
+    assert runs[second.id].status == "withdrawn"
+    assert runs[second.id].message == "models:/claims/3 left 'claims' without being promoted"
+    assert runs[first.id].status == "promoted"  # the earlier one is left alone
+    assert ws.retrain_run(second.id) == runs[second.id]
+    with pytest.raises(mw.NotFound, match="no retrain run 'nope'"):
+        ws.retrain_run("nope")
+
+    settled = ws.audit_log(action="retrain.settled", limit=None)
+    assert [(e.payload["retrain_run"], e.payload["status"]) for e in reversed(settled)] == [
+        (first.id, "promoted"), (second.id, "withdrawn")]
+    assert ws.verify_audit().ok
+
+
 def test_high_risk_candidate_waits_for_an_approval_the_worker_cannot_give(
         make_governed: Callable[..., mw.Workspace]) -> None:
     ws = make_governed(tier="high")

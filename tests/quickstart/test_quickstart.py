@@ -356,7 +356,7 @@ def test_drift_alert_retraining_canary_promotion(quickstart: Quickstart) -> None
     assert life.audit_ok
     with mw.Workspace(directory) as ws:
         runs = ws.retrain_runs("claims-triage")
-        assert [r.candidate_version for r in runs] == [2]
+        assert [(r.candidate_version, r.status) for r in runs] == [(2, "promoted")]
         for run in runs:
             assert run.actor == "modelworks-worker" and run.trigger == "alert"
             assert ws.alert(run.trigger_id).rule == "dataset-drift"

@@ -21,7 +21,8 @@ __all__ = ["register"]
 schedules_app = typer.Typer(help="Schedules the worker runs (monitor runs, retraining).",
                             no_args_is_help=True)
 
-_STATUS_STYLES = {"canary": "green", "ready": "green", "awaiting_approval": "yellow",
+_STATUS_STYLES = {"canary": "green", "ready": "green", "promoted": "bold green",
+                  "withdrawn": "dim", "awaiting_approval": "yellow",
                   "running": "yellow", "rolling_out": "yellow", "failed": "bold red",
                   "rejected_by_policy": "red", "rejected": "red"}
 

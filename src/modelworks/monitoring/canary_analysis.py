@@ -37,6 +37,7 @@ from ..registry.uri import parse_model_uri
 from ..serving.canary import CanaryRules, canary_rules, parse_canary_rules, remove_canaries
 from ..serving.deployments import Deployment, deployment_history, get_deployment
 from ..store.tables import canary_analyses, deployments, utcnow
+from . import retrain_runs  # noqa: F401  (registers the listener that closes retrain runs)
 from .canary_checks import (
     ArmStats,
     CanaryCheck,

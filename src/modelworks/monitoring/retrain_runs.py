@@ -20,14 +20,18 @@ from sqlalchemy import Connection, insert, select, update
 from .. import audit
 from ..context import Context
 from ..errors import Conflict, InvalidInput, NotFound
+from ..registry.models import resolve
 from ..registry.records import ModelVersion
+from ..registry.uri import parse_model_uri
+from ..serving.deployments import Deployment, traffic_listeners
 from ..store.tables import alerts, registered_models, retrain_runs, utcnow
 
 if TYPE_CHECKING:
     from .training_specs import TrainingSpec
 
 __all__ = ["WAITING", "RetrainRecord", "RetrainResult", "RetrainStep", "claim_waiting",
-           "error_text", "get_retrain_run", "list_retrain_runs", "start_retrain"]
+           "error_text", "get_retrain_run", "list_retrain_runs", "settle_canaries",
+           "start_retrain"]
 
 WAITING = "awaiting_approval"
 _CLAIMED = "rolling_out"  # a worker took a waiting run to roll it out (or close it)
@@ -229,3 +233,61 @@ def list_retrain_runs(conn: Connection, model: str | None = None, *, limit: int 
         stmt = stmt.where(registered_models.c.name == model)
     rows = conn.execute(stmt.order_by(retrain_runs.c.started_at.desc()).limit(limit)).all()
     return [_result(r, r.model_name) for r in rows]
+
+
+# --- a canary's outcome -------------------------------------------------------------------
+
+
+def _served_version(conn: Connection, uri: str) -> tuple[str, int] | None:
+    try:
+        version = resolve(conn, parse_model_uri(uri))
+    except (InvalidInput, NotFound):
+        return None
+    return version.name, version.version
+
+
+def settle_canaries(ctx: Context, conn: Connection, before: Deployment,
+                    after: Deployment) -> None:
+    """Close the ``canary`` retrain runs whose candidate just left the endpoint's canaries.
+
+    ``promoted`` when the endpoint's main entry now serves the candidate (``deploy
+    promote``), ``withdrawn`` otherwise (rolled back by hand or by canary analysis, or
+    replaced): in the transaction of the traffic change, with a ``retrain.settled`` event.
+    """
+    gone = {r.model for r in before.canaries} - {r.model for r in after.canaries}
+    if not gone:
+        return
+    served = _served_version(conn, after.main.model)
+    for uri in sorted(gone):
+        try:
+            ref = parse_model_uri(uri)
+        except InvalidInput:
+            continue
+        if ref.version is None:  # retraining puts candidates on as NAME/VERSION
+            continue
+        rows = conn.execute(select(retrain_runs).join(
+            registered_models, registered_models.c.id == retrain_runs.c.model_id).where(
+            registered_models.c.name == ref.name,
+            retrain_runs.c.candidate_version == ref.version,
+            retrain_runs.c.status == "canary")).all()
+        status = "promoted" if served == (ref.name, ref.version) else "withdrawn"
+        for row in rows:
+            run = _result(row, ref.name)
+            canary = run.step("canary")
+            if canary is None or canary.details.get("endpoint") != after.name:
+                continue
+            message = (f"{run.candidate} was promoted on {after.name!r}" if status == "promoted"
+                       else f"{run.candidate} left {after.name!r} without being promoted")
+            conn.execute(update(retrain_runs).where(retrain_runs.c.id == run.id).values(
+                status=status, steps=[*row.steps, _step(status, {
+                    "endpoint": after.name, "main": after.main.model, "message": message})],
+                finished_at=utcnow()))
+            audit.append(ctx.db, conn, actor=ctx.actor, action="retrain.settled",
+                         entity_type="model", entity_id=ref.name, payload={
+                             "retrain_run": run.id, "trigger": run.trigger,
+                             "trigger_id": run.trigger_id, "status": status,
+                             "candidate_version": ref.version, "endpoint": after.name})
+
+
+if settle_canaries not in traffic_listeners:
+    traffic_listeners.append(settle_canaries)

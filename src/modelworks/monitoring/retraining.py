@@ -2,6 +2,7 @@
 
     result = ws.retrain("models:/claims@production")      # the worker does it on an alert
     result.status     # canary | awaiting_approval | rejected_by_policy | ready | failed
+                      # (a canary later ends promoted or withdrawn with its endpoint)
     [s.name for s in result.steps]
     # started, data_loaded, trained, registered, validated, policy_evaluated, canary
 

@@ -220,6 +220,8 @@ def run_lifecycle(ws: Workspace, model: str, production_alias: str, reports: Pat
                 reports / f"validation-{model}-v{retrain.candidate_version}.html")
 
     # -- 4. the record --------------------------------------------------------------------------
+    if retrain is not None:  # promoted (or withdrawn) since: the run says so now
+        retrain = ws.retrain_run(retrain.id)
     chain = ws.verify_audit()
     console.print(f"audit      {chain.events:,} events, hash chain "
                   f"{'[green]verified[/]' if chain.ok else '[red]BROKEN[/]'}")

@@ -69,6 +69,7 @@ __all__ = [
     "DeploymentEvent",
     "DeploymentStatus",
     "Route",
+    "TrafficListener",
     "choose",
     "create_deployment",
     "deployment_history",
@@ -81,10 +82,17 @@ __all__ = [
     "set_shadows",
     "set_traffic",
     "shadows_of",
+    "traffic_listeners",
     "validate_deployment_name",
 ]
 
 _SPEC_ACTIONS = frozenset({"created", "traffic_changed", "shadows_changed", "promoted"})
+
+TrafficListener = Callable[[Context, Connection, "Deployment", "Deployment"], None]
+# Later services follow an endpoint's changes here, in the transaction that makes each one,
+# (monitoring closes the retrain runs whose canary left the endpoint): they register, serving
+# never imports them.
+traffic_listeners: list[TrafficListener] = []
 
 
 # --- storage -----------------------------------------------------------------------------
@@ -157,6 +165,8 @@ def _save(ctx: Context, conn: Connection, dep_id: int, before: Deployment,
         status=after.status, spec={**stored, **_spec(after)}, fallback=after.fallback,
         disabled_reason=after.disabled_reason, updated_at=now, updated_by=ctx.actor))
     _log(ctx, conn, dep_id, before, after, action=action, reason=reason, extra=extra)
+    for listener in traffic_listeners:
+        listener(ctx, conn, before, after)
     return after
 
 
