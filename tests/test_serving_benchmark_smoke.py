@@ -18,7 +18,8 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "serving.py"
 
 
-def _our_servers() -> list[str]:
+def _our_servers(markers: tuple[str, ...] = ("bench-mw-serving-", "bare_asgi:app")
+                 ) -> list[str]:
     """Command lines of live processes started from the benchmark's temp dirs."""
     found = []
     for entry in os.listdir("/proc"):
@@ -27,7 +28,7 @@ def _our_servers() -> list[str]:
                 cmd = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if "bench-mw-serving-" in cmd or "bare_asgi:app" in cmd:
+            if any(marker in cmd for marker in markers):
                 found.append(cmd.replace("\0", " "))
     return found
 
@@ -90,3 +91,19 @@ def test_missing_peers_venv_names_the_fix(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "make bench-peers" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_probabilities_benchmark_prints_a_complete_report(tmp_path: Path) -> None:
+    script = SCRIPT.parent / "serving_probabilities.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--rounds", "1", "--requests", "5", "--warmup", "2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "serving_probabilities"
+    assert set(report["models"]) == {"logistic", "forest", "hgb"}
+    for row in report["models"].values():
+        assert row["off_p50_ms"] > 0 and row["on_p50_ms"] > 0 and row["ratio"] > 0
+        assert len(row["rounds"]["off"]) == len(row["rounds"]["on"]) == 1
+    assert list(tmp_path.iterdir()) == []  # everything went to its temporary folder
+    assert _our_servers(("bench-mw-proba-",)) == []  # both servers were stopped

@@ -237,3 +237,75 @@ def test_message_never_contains_a_long_payload() -> None:
     message = raised(payload)
     assert long_text[:100] not in message
     assert len(message) < 600
+
+
+# -- the row-by-row path for small list-of-dict payloads ---------------------------------
+
+ROWS_SIGNATURE = Signature(inputs=[
+    ColumnSpec(name="amount", dtype="float", nullable=True),
+    ColumnSpec(name="age", dtype="integer", nullable=False),
+    ColumnSpec(name="urgent", dtype="boolean", nullable=False),
+    ColumnSpec(name="note", dtype="string", nullable=True),
+    ColumnSpec(name="region", dtype="category", nullable=False,
+               categories=["north", "south", "east"]),
+])
+
+
+def _payload(n: int, seed: int) -> list[dict[str, object]]:
+    rng = np.random.default_rng(seed)
+    return [{"region": str(rng.choice(["north", "south", "east"])),  # keys in any order
+             "amount": float(rng.normal()) if i % 3 else int(rng.integers(0, 9)),
+             "age": int(rng.integers(18, 90)), "urgent": bool(rng.integers(0, 2)),
+             "note": f"claim {i}"} for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 256])
+def test_small_payloads_give_the_general_paths_frame(n: int) -> None:
+    from modelworks.registry.signatures import _check_rows
+
+    rows = _payload(n, seed=n)
+    fast = _check_rows(ROWS_SIGNATURE, rows)
+    assert fast is not None  # the row-by-row path took it
+    general = check_input(ROWS_SIGNATURE, pd.DataFrame(rows))
+    pd.testing.assert_frame_equal(fast, general, check_exact=True)
+    assert fast.dtypes.to_dict() == general.dtypes.to_dict()
+    assert fast["region"].cat.categories.equals(general["region"].cat.categories)
+    pd.testing.assert_frame_equal(check_input(ROWS_SIGNATURE, rows), general, check_exact=True)
+
+
+@pytest.mark.parametrize("change", [
+    {"amount": None}, {"amount": float("nan")}, {"age": 3.0}, {"age": True}, {"age": 2**70},
+    {"urgent": 1}, {"note": 5}, {"region": "west"}, {"region": None}, {"extra": 1},
+])
+def test_anything_else_is_left_to_the_general_path(change: dict[str, object]) -> None:
+    from modelworks.registry.signatures import _check_rows
+
+    rows = _payload(3, seed=0)
+    rows[1] = {**rows[1], **change}
+    assert _check_rows(ROWS_SIGNATURE, rows) is None
+    try:  # same answer (a frame or the same error) as for the DataFrame of the payload
+        expected: object = check_input(ROWS_SIGNATURE, pd.DataFrame(rows))
+    except InvalidInput as exc:
+        with pytest.raises(InvalidInput) as got:
+            check_input(ROWS_SIGNATURE, rows)
+        assert str(got.value) == str(exc)
+    else:
+        pd.testing.assert_frame_equal(check_input(ROWS_SIGNATURE, rows), expected)
+
+
+def test_a_missing_key_is_left_to_the_general_path() -> None:
+    from modelworks.registry.signatures import _check_rows
+
+    rows = _payload(2, seed=1)
+    del rows[0]["age"]
+    assert _check_rows(ROWS_SIGNATURE, rows) is None
+    with pytest.raises(InvalidInput, match="age"):
+        check_input(ROWS_SIGNATURE, rows)
+
+
+def test_numbers_beyond_the_column_type_are_a_wrong_type_not_a_crash() -> None:
+    with pytest.raises(InvalidInput, match="'age' \\(expected integer, found object that "
+                       "cannot be read as integer"):
+        check_input(ROWS_SIGNATURE, [{**_payload(1, seed=0)[0], "age": 2**70}])
+    with pytest.raises(InvalidInput, match="'amount' \\(expected float"):
+        check_input(ROWS_SIGNATURE, [{**_payload(1, seed=0)[0], "amount": 2**2000}])

@@ -152,6 +152,10 @@ def check_input(signature: Signature, df: Any) -> pd.DataFrame:
         InvalidInput: (field ``input``) once, naming every offending column, grouped as
             missing, unexpected, wrong type, missing values and unknown category levels.
     """
+    if isinstance(df, list) and 0 < len(df) <= _FAST_ROWS:
+        fast = _check_rows(signature, df)
+        if fast is not None:
+            return fast
     frame = _as_frame(df)
     specs = {spec.name: spec for spec in signature.inputs}
     present = set(frame.columns)
@@ -204,6 +208,82 @@ def check_input(signature: Signature, df: Any) -> pd.DataFrame:
     return pd.DataFrame(converted, index=frame.index)
 
 
+_FAST_ROWS = 256  # list-of-dict payloads up to this size try the row-by-row check first
+_INT64 = 1 << 63
+
+
+def _fits(spec: ColumnSpec, levels: frozenset[str] | None, value: Any) -> bool:
+    """``value`` (from a JSON payload) is already of ``spec``'s kind and never missing."""
+    kind = type(value)
+    if spec.dtype == "float":
+        return (kind is float and value == value) or (kind is int and -_INT64 <= value < _INT64)
+    if spec.dtype == "integer":
+        return kind is int and -_INT64 <= value < _INT64
+    if spec.dtype == "boolean":
+        return kind is bool
+    if spec.dtype == "string":
+        return kind is str
+    return kind is str and levels is not None and value in levels  # category
+
+
+class _RowPlan:
+    """What the row-by-row check needs of a signature, made once per signature."""
+
+    def __init__(self, signature: Signature) -> None:
+        self.signature = signature
+        self.names = [spec.name for spec in signature.inputs]
+        self.keys = set(self.names)
+        self.usable = all(spec.dtype != "datetime" and (spec.dtype != "category"
+                                                         or spec.categories is not None)
+                          for spec in signature.inputs)
+        self.columns = [(spec, frozenset(spec.categories) if spec.categories else None,
+                         pd.CategoricalDtype(spec.categories) if spec.dtype == "category"
+                         else None) for spec in signature.inputs]
+
+
+_plans: dict[int, _RowPlan] = {}
+
+
+def _plan_of(signature: Signature) -> _RowPlan:
+    plan = _plans.get(id(signature))
+    if plan is None or plan.signature is not signature:
+        if len(_plans) >= 256:
+            _plans.clear()
+        plan = _plans[id(signature)] = _RowPlan(signature)
+    return plan
+
+
+def _check_rows(signature: Signature, rows: list[Any]) -> pd.DataFrame | None:
+    """The frame ``check_input`` returns, built straight from a small list-of-dicts payload
+    whose every value is already of its column's kind; None for anything else, which the
+    general path then checks (and words the error for).
+
+    For a one-row request the general path's per-column pandas work (a frame, then a Series,
+    a type inference, a conversion and a category check per column) costs milliseconds for
+    a dozen columns; here it is one pass over the values and one frame. The frame is the
+    same — same columns, dtypes, categories and index — which a test checks against the
+    general path on payloads of every kind.
+    """
+    plan = _plan_of(signature)
+    if not plan.usable:
+        return None
+    for row in rows:
+        if type(row) is not dict or row.keys() != plan.keys:
+            return None
+    data: dict[str, Any] = {}
+    for spec, levels, dtype in plan.columns:
+        values = [row[spec.name] for row in rows]
+        if not all(_fits(spec, levels, value) for value in values):
+            return None
+        if dtype is not None:
+            data[spec.name] = pd.Categorical(values, dtype=dtype)
+        elif spec.dtype == "float":
+            data[spec.name] = np.array(values, dtype=np.float64)
+        else:
+            data[spec.name] = values
+    return pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
+
+
 def _as_frame(data: Any) -> pd.DataFrame:
     """Accept the payload shapes a client sends; anything else is an ``InvalidInput``."""
     if isinstance(data, pd.DataFrame):
@@ -249,6 +329,13 @@ def _kind_of(series: pd.Series) -> ColumnKind | Literal["empty"] | None:
 
 def _conform(series: pd.Series, spec: ColumnSpec, n_missing: int) -> pd.Series | str:
     """The column converted to ``spec``'s kind, or a description of what was found instead."""
+    try:
+        return _convert(series, spec, n_missing)
+    except (OverflowError, ValueError, TypeError) as exc:  # e.g. an integer beyond 64 bits
+        return f"{series.dtype} that cannot be read as {spec.dtype} ({_short(str(exc))})"
+
+
+def _convert(series: pd.Series, spec: ColumnSpec, n_missing: int) -> pd.Series | str:
     found = _kind_of(series)
     expected = spec.dtype
     is_object = pd.api.types.is_object_dtype(series.dtype)
