@@ -356,10 +356,11 @@ class Workspace:
             self._store_reference(version.uri, "training", None)
         return version
 
-    def _store_reference(self, uri: str, source: str, data: Any) -> None:
-        """Profile a version's training or validation data for monitoring. The version is
-        already recorded: a failure here is reported, not raised (monitoring can build the
-        reference later)."""
+    def _store_reference(self, uri: str, source: str, data: Any, *,
+                         label: str | None = None) -> None:
+        """Profile a version's training or validation data (and ``label``'s values, for a
+        regression's label drift) for monitoring. The version is already recorded: a
+        failure here is reported, not raised (monitoring can build the reference later)."""
         import logging
 
         from .monitoring.references import store_reference, training_frame
@@ -370,7 +371,7 @@ class Workspace:
                     *_name_version(uri)))
                 if data is None:
                     return
-            store_reference(self.ctx, uri, data, source=source)
+            store_reference(self.ctx, uri, data, source=source, label=label)
         except Exception as exc:
             logging.getLogger("modelworks").warning(
                 "%s: the %s reference profile was not stored (%s: %s)", uri, source,
@@ -639,7 +640,8 @@ class Workspace:
                           n_bootstrap=n_bootstrap, explain_sample=explain_sample, seed=seed,
                           allow_pickle=allow_pickle)
         if not allow_pickle:
-            self._store_reference(report.uri, "validation", _frame_of(self.ctx, data))
+            self._store_reference(report.uri, "validation", _frame_of(self.ctx, data),
+                                  label=label if report.task == "regression" else None)
         return report
 
     def validation_reports(self, uri: str) -> list[ValidationReport]:

@@ -366,3 +366,57 @@ def test_label_drift_against_the_validation_labels(mon_ws: mw.Workspace) -> None
     assert metrics["drift.label.value"] == pytest.approx(moved.label_drift.value)
     unlabelled = monitor.run(data=shifted)
     assert unlabelled.label_drift is None and "drift.label.value" not in unlabelled.metrics()
+
+
+def _regression_frame(n: int, *, shift: float = 0.0, seed: int = 0) -> pd.DataFrame:
+    df = _frame(n, seed=seed).drop(columns="y")
+    rng = np.random.default_rng(seed + 100)
+    df["cost"] = 3 * df["amount"] + 20 * df["prior"] + rng.normal(0, 15, n) + shift
+    return df
+
+
+def test_regression_label_drift_against_the_validation_labels(mon_ws: mw.Workspace) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from modelworks.serving.feedback import record_feedback
+
+    train = _regression_frame(2_000)
+    x = train[["amount", "prior", "age"]]
+    mon_ws.register_model("cost", model=LinearRegression().fit(x, train["cost"]),
+                          input_example=x.head())
+    monitor = mon_ws.monitor("models:/cost/1", reference="validation")
+    mon_ws.validate("cost/1", data=_regression_frame(1_500, seed=1), label="cost",
+                    n_bootstrap=0, explain_sample=50)
+    record, labels = get_reference(mon_ws.ctx, "cost/1", "validation-labels")
+    assert record.rows == 1_500 and [c.name for c in labels.columns] == ["label"]
+
+    calm = monitor.run(data=_regression_frame(1_500, seed=2), label="cost")
+    assert calm.label_drift is not None and calm.label_drift.status == "scored"
+    assert calm.label_drift.method == "wasserstein"  # 1,500 reference labels: a distance
+    assert not calm.label_drift.drifted
+    # costs up by a third of their spread, the inputs unchanged: only the labels moved
+    shifted = _regression_frame(1_500, shift=40, seed=3)
+    moved = monitor.run(data=shifted, label="cost")
+    assert moved.label_drift is not None and moved.label_drift.drifted
+    assert moved.drifted_columns == []
+    assert moved.metrics()["drift.label.drifted"] == 1.0
+
+    # the same labels as feedback on the log, streamed in chunks: the same figure
+    loaded = mon_ws.load_model("cost/1")
+    predicted = loaded.predict(shifted[["amount", "prior", "age"]])
+    log = PredictionLog(mon_ws.ctx, mon_ws.prediction_journal_dir, background=False)
+    rows, start = [], time.time() - 300
+    for i, rec in enumerate(shifted[["amount", "prior", "age"]].to_dict(orient="records")):
+        rid = f"{int((start + i / 1000) * 1000):012x}{os.urandom(7).hex()}"
+        rows.append({"prediction_id": f"{rid}:0", "request_id": rid, "row": 0,
+                     "ts": start + i / 1000, "endpoint": None, "model": "cost", "version": 1,
+                     "inputs": rec, "output": float(predicted[i]), "proba": None,
+                     "latency_ms": 1.0, "shadow": False})
+    log.append_rows(rows)
+    log.flush()
+    log.compact(rollover=True)
+    record_feedback(mon_ws.ctx, [{"prediction_id": r["prediction_id"], "label": float(y)}
+                                 for r, y in zip(rows, shifted["cost"], strict=True)])
+    streamed = mon_ws.monitor("cost/1", reference="validation", chunk_rows=128).run(window="1h")
+    assert streamed.label_drift is not None and streamed.label_drift.drifted
+    assert streamed.label_drift.value == pytest.approx(moved.label_drift.value, rel=1e-9)

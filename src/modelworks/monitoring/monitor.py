@@ -31,7 +31,7 @@ from sqlalchemy import insert, select
 
 from .. import audit
 from ..context import Context
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..governance.validation import latest_validation
 from ..registry.loading import LoadedModel, load
 from ..registry.models import resolve, version_id
@@ -41,10 +41,18 @@ from ..store.tables import monitor_runs, utcnow
 from .alerts import Alert, deliver_alerts, list_alerts, raise_alerts
 from .drift.detectors import ColumnDrift, DriftDetector, DriftResult
 from .drift.profile import ColumnProfile, ReferenceProfile
-from .label_drift import label_drift, reference_label_counts
+from .label_drift import LabelWindow, label_drift, reference_label_counts
 from .performance import PerformanceAccumulator, PerformanceResult, accumulator_for
 from .quality import QualityResult, conform
-from .references import PREDICTION, ReferenceRecord, current_frame, model_failed, reference_for
+from .references import (
+    LABELS_SUFFIX,
+    PREDICTION,
+    ReferenceRecord,
+    current_frame,
+    get_reference,
+    model_failed,
+    reference_for,
+)
 from .segments import SegmentResult, SegmentTracker
 from .window import Summary, WindowStats, drift_metrics
 
@@ -219,9 +227,13 @@ class Monitor:
 
         stats = WindowStats(profile, performance=performance)
         trackers = [self._tracker(column, profile, performance) for column in self.segments]
+        label_window = (self._label_window(loaded.version.uri)
+                        if template.task == "regression" else None)
         for chunk in chunks:
             conformed = conform(profile, chunk)
             stats.add(conformed)
+            if label_window is not None:
+                label_window.add(conformed.frame)
             for tracker, _, _ in trackers:
                 tracker.add(conformed)
         if not stats.rows:
@@ -240,10 +252,18 @@ class Monitor:
         segments = [result for tracker, own_detector, own_required in trackers
                     for result in tracker.results(own_detector, missing_jump=self.missing_jump,
                                                   required=own_required)]
-        labels = label_drift(reference_label_counts(report),
-                             summary.performance)
+        labels = (label_window.drift() if label_window is not None
+                  else label_drift(reference_label_counts(report), summary.performance))
         return self._store(name, number, record, source, start, end, stats.rows, summary,
                            segments, labels)
+
+    def _label_window(self, uri: str) -> LabelWindow | None:
+        """A regression's labels are compared with its validation data's, when profiled."""
+        try:
+            _, reference = get_reference(self.ctx, uri, f"validation{LABELS_SUFFIX}")
+        except NotFound:
+            return None
+        return LabelWindow(reference)
 
     def _given(self, loaded: LoadedModel, profile: ReferenceProfile, data: pd.DataFrame,
                label: str | None, classifier: bool) -> pd.DataFrame:

@@ -32,10 +32,12 @@ from ..registry.uri import parse_model_uri
 from ..store.tables import reference_profiles, utcnow
 from .drift.profile import ReferenceProfile, profile_reference
 
-__all__ = ["PREDICTION", "ReferenceRecord", "current_frame", "get_reference", "model_failed",
-           "store_reference", "training_frame"]
+__all__ = ["LABEL", "LABELS_SUFFIX", "PREDICTION", "ReferenceRecord", "current_frame",
+           "get_reference", "model_failed", "store_reference", "training_frame"]
 
 PREDICTION = "prediction"
+LABEL = "label"  # the one column of a ``<source>-labels`` reference
+LABELS_SUFFIX = "-labels"
 
 
 class ReferenceRecord(BaseModel):
@@ -100,23 +102,35 @@ def model_failed(loaded: LoadedModel, exc: Exception) -> InvalidInput:
 
 
 def store_reference(ctx: Context, uri: str, data: pd.DataFrame, *, source: str,
-                    bins: int = 100) -> ReferenceRecord:
+                    bins: int = 100, label: str | None = None) -> ReferenceRecord:
     """Profile ``data`` as the version's reference called ``source`` (replacing an older
-    one of the same source); audited."""
+    one of the same source); audited. With ``label`` (a column of ``data``) its values are
+    profiled too, as the reference ``<source>-labels`` (one column, ``label``): what a
+    regression's label drift compares the window's feedback with."""
     loaded = load(ctx, uri)
     frame = current_frame(loaded, data)
     if frame.empty:
         raise InvalidInput("the reference data has no rows", field="data")
-    profile = profile_reference(frame, bins=bins)
-    ref = ctx.artifacts.put_bytes(profile.model_dump_json().encode("utf-8"))
     digest = content_hash(data) if len(data) <= 5_000_000 else None
-    version = loaded.version
+    if label is not None:
+        if label not in data.columns:
+            raise InvalidInput(f"label column {label!r} is not in the data", field="label")
+        labels = pd.DataFrame({LABEL: data[label].to_numpy()})
+        _save(ctx, loaded.version, f"{source}{LABELS_SUFFIX}",
+              profile_reference(labels, bins=bins), len(labels), digest)
+    return _save(ctx, loaded.version, source, profile_reference(frame, bins=bins), len(frame),
+                 digest)
+
+
+def _save(ctx: Context, version: ModelVersion, source: str, profile: ReferenceProfile,
+          rows: int, digest: str | None) -> ReferenceRecord:
+    ref = ctx.artifacts.put_bytes(profile.model_dump_json().encode("utf-8"))
 
     def work(conn: Connection) -> ReferenceRecord:
         vid = version_id(conn, version.name, version.version)
         now = utcnow()
         ctx.db.upsert(conn, reference_profiles, [{
-            "model_version_id": vid, "source": source, "data_hash": digest, "rows": len(frame),
+            "model_version_id": vid, "source": source, "data_hash": digest, "rows": rows,
             "profile_sha256": ref.sha256, "created_at": now, "created_by": ctx.actor}],
             keys=("model_version_id", "source"),
             update=("data_hash", "rows", "profile_sha256", "created_at", "created_by"))
@@ -125,10 +139,10 @@ def store_reference(ctx: Context, uri: str, data: pd.DataFrame, *, source: str,
             reference_profiles.c.source == source)).scalar_one()
         audit.append(ctx.db, conn, actor=ctx.actor, action="model_version.reference_stored",
                      entity_type="model_version", entity_id=f"{version.name}/{version.version}",
-                     payload={"source": source, "rows": len(frame),
+                     payload={"source": source, "rows": rows,
                               "profile_sha256": ref.sha256, "data_hash": digest})
         return ReferenceRecord(id=int(row_id), model=version.name, version=version.version,
-                               source=source, rows=len(frame), data_hash=digest,
+                               source=source, rows=rows, data_hash=digest,
                                profile_sha256=ref.sha256, created_at=now, created_by=ctx.actor)
 
     return ctx.db.write_retrying(work)

@@ -173,7 +173,8 @@ def _fit(ctx: Context, fit: Any, train: pd.DataFrame, spec: TrainingSpec
     return done.output(), done.id
 
 
-def _reference(ctx: Context, uri: str, data: Any, source: str) -> str:
+def _reference(ctx: Context, uri: str, data: Any, source: str, *,
+               label: str | None = None) -> str:
     """Store a reference profile; a failure is recorded in the step, not raised."""
     from ..data.datasets import load_dataset
     from ..records import DatasetVersion
@@ -181,7 +182,7 @@ def _reference(ctx: Context, uri: str, data: Any, source: str) -> str:
 
     try:
         frame = load_dataset(ctx, data) if isinstance(data, DatasetVersion) else data
-        store_reference(ctx, uri, frame, source=source)
+        store_reference(ctx, uri, frame, source=source, label=label)
     except Exception as exc:
         return f"not stored ({error_text(exc)})"
     return "stored"
@@ -196,7 +197,9 @@ def _validate(ctx: Context, rec: RetrainRecord, spec: TrainingSpec, version: Mod
                       explain_sample=1000, seed=_SEED, allow_pickle=False)
     rec.step("validated", report=report.id, rows=report.rows, task=report.task,
              held_out=report.held_out, metrics={k: m.value for k, m in report.metrics.items()},
-             validation_reference=_reference(ctx, version.uri, holdout, "validation"))
+             validation_reference=_reference(
+                 ctx, version.uri, holdout, "validation",
+                 label=spec.label if report.task == "regression" else None))
 
 
 def _judge(ctx: Context, uri: str, *, store: bool) -> tuple[str | None, list[str], list[str]]:
