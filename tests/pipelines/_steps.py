@@ -131,3 +131,16 @@ def pickled_set(n: int) -> set[int]:
 @mw.step
 def size_of(values: Any) -> int:
     return len(values)
+
+
+@mw.step(cache=False)
+def retrain(df: pd.DataFrame) -> LogisticRegression:
+    """Always runs (a scheduled retraining): the same data gives the same model."""
+    CALLS["retrain"] += 1
+    return LogisticRegression().fit(df[["a", "b"]].to_numpy(), df["label"])
+
+
+@mw.pipeline
+def retraining(rows: int = 60) -> Any:
+    df = features(load(rows))
+    return score(retrain(df), matrix(df))

@@ -214,6 +214,17 @@ def test_a_rerun_takes_unchanged_steps_from_the_cache(ws: Any) -> None:
     fresh = ws.run_pipeline(_steps.training, rows=80, cache=False)
     assert fresh.cached_steps == []
     assert fresh.output_refs["stats"] == first.output_refs["stats"]  # same bytes, same hash
+    assert fresh.output_refs["model"] == first.output_refs["model"]  # models too
+
+
+def test_an_unchanged_retrained_model_keeps_the_steps_after_it_cached(ws: Any) -> None:
+    first = ws.run_pipeline(_steps.retraining)
+    again = ws.run_pipeline(_steps.retraining)
+    # the model is fitted again, to the same bytes, so scoring it is not repeated
+    assert _statuses(again) == {"load": "CACHED", "features": "CACHED",
+                                "retrain": "FINISHED", "matrix": "CACHED", "score": "CACHED"}
+    assert again.step("retrain").output_sha256 == first.step("retrain").output_sha256
+    assert again.output() == first.output()
 
 
 def test_a_step_with_cache_false_always_runs(ws: Any) -> None:

@@ -142,6 +142,36 @@ def test_sklearn_bytes_are_skops_own_archive_with_a_compact_schema(
     np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
 
 
+_FIT_AND_HASH = """
+import hashlib, numpy as np
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from modelworks.registry.formats import save_model
+x = np.random.default_rng(0).normal(size=(80, 3))
+model = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3, random_state=0))
+print(hashlib.sha256(save_model(model.fit(x, x[:, 0] > 0)).data).hexdigest())
+"""
+
+
+def test_equal_models_give_equal_bytes_in_any_process() -> None:
+    import contextlib
+    import io
+    import subprocess
+    import sys
+
+    hashes = []
+    for _ in range(2):  # fitted twice here (other objects, other ids), and in two processes
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(_FIT_AND_HASH, {})
+        hashes.append(printed.getvalue().strip())
+        done = subprocess.run([sys.executable, "-c", _FIT_AND_HASH], capture_output=True,
+                              text=True, check=True, timeout=120)
+        hashes.append(done.stdout.strip())
+    assert len(set(hashes)) == 1 and len(hashes[0]) == 64
+
+
 def test_saved_model_is_frozen() -> None:
     saved = save_model(LogisticRegression(), allow_pickle=False)
     assert saved.library_version

@@ -75,44 +75,104 @@ def is_trusted_type(name: str) -> bool:
     return False
 
 
+_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
+
+
 def _compact_dumps(model: Any) -> bytes:
-    """What ``skops.io.dumps`` writes, with the schema as compact JSON.
+    """What ``skops.io.dumps`` writes, compact and reproducible.
 
     skops writes ``schema.json`` with ``json.dumps(indent=2)``, which Python serves with its
     pure-Python encoder: for a small model that is about 60% of saving it (``train_many``
     saves thousands). Without ``indent`` the C encoder writes the same schema, whitespace
-    aside, and skops reads both alike. This follows skops' private ``_save``; when skops
-    changes, :func:`_compact_matches` sees it and the public ``dumps`` is used instead.
+    aside, and skops reads both alike. skops also names objects and array members by
+    ``id()`` (or a random UUID) and stamps members with the time of saving, so the same
+    model gave new bytes — a new sha256 — every time; here ids and member names are
+    numbered in the order the schema meets them (shared objects keep one number) and every
+    member carries one fixed time, so equal models give equal bytes: the registry stores
+    them once and a pipeline step downstream of a retrained-but-unchanged model stays
+    cached. This follows skops' private ``_save``; when skops changes,
+    :func:`_compact_matches` sees it and the public ``dumps`` is used instead.
     """
     import skops
     from skops.io._utils import SaveContext, get_state
 
+    members = _Members()
+    context = SaveContext(zip_file=members)  # type: ignore[arg-type]
+    state = get_state(model, context)
+    context.clear_memo()
+    state["protocol"] = context.protocol
+    state["_skops_version"] = skops.__version__
+    ids: dict[Any, int] = {}
+    files: dict[str, str] = {}
+    done: set[int] = set()  # skops may put one state dict in the tree twice
+
+    def renumber(node: Any) -> None:
+        if isinstance(node, dict | list | tuple):  # tuples too: skops keeps some (pairs)
+            if id(node) in done:
+                return
+            done.add(id(node))
+        if isinstance(node, dict):
+            if "__id__" in node:
+                node["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
+            if isinstance(node.get("file"), str):
+                old = node["file"]
+                node["file"] = files.setdefault(old, f"{len(files) + 1}{_suffix(old)}")
+            for value in node.values():
+                renumber(value)
+        elif isinstance(node, list | tuple):
+            for value in node:
+                renumber(value)
+
+    renumber(state)
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as zip_file:
-        context = SaveContext(zip_file=zip_file)
-        state = get_state(model, context)
-        context.clear_memo()
-        state["protocol"] = context.protocol
-        state["_skops_version"] = skops.__version__
-        zip_file.writestr("schema.json", json.dumps(state, separators=(",", ":")))
+    with zipfile.ZipFile(buffer, "w") as target:
+        for old, new in files.items():
+            target.writestr(_entry(new), members.data[old])
+        target.writestr(_entry("schema.json"), json.dumps(state, separators=(",", ":")))
     return buffer.getvalue()
+
+
+class _Members:
+    """Where skops' savers put the archive's members (they call ``writestr`` and
+    ``namelist``), kept until they are written under their final names."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def writestr(self, name: str, data: Any) -> None:
+        self.data[name] = bytes(data)
+
+    def namelist(self) -> list[str]:
+        return list(self.data)
+
+
+def _suffix(name: str) -> str:
+    dot = name.rfind(".")
+    return name[dot:] if dot > 0 else ""
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_EPOCH)
+    info.compress_type = zipfile.ZIP_STORED
+    info.external_attr = 0o644 << 16
+    return info
 
 
 def _normalised(data: bytes) -> tuple[Any, list[bytes]]:
     """An archive's schema without the ids of objects (``__id__``, and ``file``: members
-    are named by id), and its members' contents in order."""
+    are named by id), and its members' contents (sorted: the names differ)."""
 
     def strip(node: Any) -> Any:
         if isinstance(node, dict):
             return {k: strip(v) for k, v in node.items() if k not in ("__id__", "file")}
-        if isinstance(node, list):
+        if isinstance(node, list | tuple):
             return [strip(v) for v in node]
         return node
 
     with zipfile.ZipFile(io.BytesIO(data)) as zip_file:
         names = zip_file.namelist()
         schema = strip(json.loads(zip_file.read("schema.json")))
-        return schema, [zip_file.read(n) for n in names if n != "schema.json"]
+        return schema, sorted(zip_file.read(n) for n in names if n != "schema.json")
 
 
 @functools.cache
