@@ -244,8 +244,9 @@ def test_quality_performance_and_segments(tmp_path: Path) -> None:
     # the trend keeps run-level figures and a few per segment value, not every column's
     last = report.trend[-1].metrics
     assert {"quality.error_rate", "performance.accuracy", "performance.estimated.accuracy",
-            "segment.region=west.positive_rate", "segment.region=north.drift.share"} <= set(last)
-    assert not [k for k in last if k.startswith(("quality.column.", "drift."))
+            "segment.region=west.positive_rate", "segment.region=north.drift.share",
+            "drift.label.score"} <= set(last)
+    assert not [k for k in last if k.startswith(("quality.column.", "drift.column."))
                 or ".drift.column." in k or ".quality.column." in k]
     page = report.html()
     quality = page[page.index('id="quality"'):page.index('id="performance"')]
@@ -254,6 +255,11 @@ def test_quality_performance_and_segments(tmp_path: Path) -> None:
     for header in ("real (labels)", "estimated", "baseline (validation)", "drop (real)"):
         assert f"<th>{header}</th>" in performance
     assert _svg(performance, "accuracy across runs").count("<circle") >= 3
+    assert report.label_drift is not None and report.label_drift.status == "scored"
+    labels = page[page.index('id="label-drift"'):page.index('id="segments"')]
+    assert ("not drifted" if not report.label_drift.drifted else "drifted") in labels
+    assert f"{report.label_drift.method} " in labels
+    assert _svg(labels, "label drift score across runs").count("<circle") == 3
     segments = page[page.index('id="segments"'):page.index('id="columns"')]
     assert "region = west" in segments and "region = north" in segments
     assert _svg(segments, "positive_rate per region value").count("<circle") >= 9

@@ -145,6 +145,7 @@ class MonitorReport(BaseModel):
     psi: dict[str, float] = {}  # per column, from the reference bins, whatever the method
     quality: QualityResult | None = None
     performance: PerformanceResult | None = None
+    label_drift: ColumnDrift | None = None
     segments: list[SegmentResult] = []
     generated_at: datetime
 
@@ -224,8 +225,8 @@ def build_report(ctx: Context, uri: str, *, runs: int = 30, run_id: str | None =
         scored_columns=drift.scored_columns, missing_columns=list(drift.missing_columns),
         columns=_columns(result, reference, replaced), trend=trend, alerts=this_run,
         recent_alerts=recent, psi=dict(result.psi), quality=result.quality,
-        performance=result.performance, segments=list(result.segments),
-        generated_at=datetime.now(UTC))
+        performance=result.performance, label_drift=result.label_drift,
+        segments=list(result.segments), generated_at=datetime.now(UTC))
 
 
 def _run_row(conn: Connection, vid: int, uri: str, run_id: str | None) -> Row[Any]:
@@ -261,14 +262,14 @@ SEGMENT_TREND = ("rows", "positive_rate", "error_rate", "drift.share", "quality.
 
 
 def _trended(key: str) -> bool:
-    """Whether a flat metric key goes into the trend: run-level quality and performance,
-    and a few figures per segment value."""
+    """Whether a flat metric key goes into the trend: run-level quality, performance and
+    label drift, and a few figures per segment value."""
     if key.startswith("segment."):
         found = segment_of(key)
         return found is not None and key[len(f"segment.{found[0]}={found[1]}."):] in \
             SEGMENT_TREND
-    return key.startswith("performance.") or (key.startswith("quality.")
-                                              and not key.startswith("quality.column."))
+    return key.startswith(("performance.", "drift.label.")) or (
+        key.startswith("quality.") and not key.startswith("quality.column."))
 
 
 def _point(result: MonitorResult) -> TrendPoint:

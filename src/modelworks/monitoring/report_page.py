@@ -117,6 +117,15 @@ def _performance(report: MonitorReport) -> dict[str, Any] | None:
             "classes": [str(c) for c in p.classes or []]}
 
 
+def _label_drift(report: MonitorReport) -> dict[str, Any] | None:
+    d = report.label_drift
+    if d is None:
+        return None
+    return {"d": d, "score_name": "p-value" if d.p_value is not None else "distance",
+            "trend": _metric_trend(report, [("label drift", "drift.label.score")],
+                                   "label drift score across runs")}
+
+
 def _segments(report: MonitorReport) -> dict[str, Any] | None:
     if not report.segments:
         return None
@@ -160,6 +169,6 @@ def render_report(report: MonitorReport) -> str:
     context: dict[str, Any] = {
         "r": report, "columns": columns, "share_trend": _share_trend(report),
         "quality": _quality(report), "performance": _performance(report),
-        "segments": _segments(report),
+        "label_drift": _label_drift(report), "segments": _segments(report),
     }
     return render_page(_TEMPLATE, context, package="modelworks.monitoring")
