@@ -72,6 +72,7 @@ def test_a_batch_numbers_versions_per_model_and_audits_each(workspace: mw.Worksp
 @pytest.mark.parametrize("bad, field", [
     ({"name": "bad name!"}, "name"),
     ({"risk_tier": "extreme"}, "risk_tier"),
+    ({"tags": ["not", "a", "mapping"]}, "tags"),
 ])
 def test_one_bad_entry_refuses_the_batch_and_writes_nothing(
         workspace: mw.Workspace, bad: dict[str, Any], field: str) -> None:

@@ -123,3 +123,28 @@ def test_killed_writer_leaves_no_half_object(tmp_path: Path) -> None:
     # and the write can simply be repeated
     ref = store.put_file(big)
     assert list(store.iter_objects()) == [ref.sha256]
+
+
+_FULL_DISK = """
+import resource, signal, sys
+from modelworks.errors import StoreUnavailable
+from modelworks.store.artifacts import ArtifactStore
+store = ArtifactStore(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # files up to 4 KiB: a "full disk"
+try:
+    store.put_many([b"small" * 10, b"x" * 10_000])
+except StoreUnavailable as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_failed_batch_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    ArtifactStore(str(root))
+    done = subprocess.run([sys.executable, "-c", _FULL_DISK, str(root)], capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert done.stdout.startswith("refused: artifact store") and "could not be written" in \
+        done.stdout, done.stdout + done.stderr
+    assert list((root / "tmp").iterdir()) == []
+    assert list(ArtifactStore(str(root)).iter_objects()) == []  # the batch is all or nothing

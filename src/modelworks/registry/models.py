@@ -89,6 +89,7 @@ def _check(entries: Sequence[NewVersion], conn: Connection) -> None:
         if entry.risk_tier is not None and entry.risk_tier not in _TIERS:
             raise InvalidInput(f"risk_tier must be one of {', '.join(_TIERS)}, got "
                                f"{entry.risk_tier!r}", field="risk_tier")
+        _tags(entry.tags)  # a mapping, or refused before anything is written
     wanted = sorted({e.run_id for e in entries if e.run_id is not None})
     found: set[str] = set()
     for part in _chunked(wanted):

@@ -8,6 +8,7 @@ a half object under a real name. Every read is verified against its hash.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -127,14 +128,21 @@ class ArtifactStore:
             self._remote(lambda: self.fs.pipe({self._path(sha): d for sha, d in todo.items()}))
             return refs
         tmps = {sha: self._local_tmp() for sha in todo}
-        for sha, data in todo.items():
-            with open(tmps[sha], "wb") as fh:
-                fh.write(data)
-        if len(tmps) == 1:
-            _fsync(next(iter(tmps.values())))
-        else:
-            with ThreadPoolExecutor(min(_FSYNC_THREADS, len(tmps))) as pool:
-                list(pool.map(_fsync, tmps.values()))
+        try:
+            for sha, data in todo.items():
+                with open(tmps[sha], "wb") as fh:
+                    fh.write(data)
+            if len(tmps) == 1:
+                _fsync(next(iter(tmps.values())))
+            else:
+                with ThreadPoolExecutor(min(_FSYNC_THREADS, len(tmps))) as pool:
+                    list(pool.map(_fsync, tmps.values()))
+        except OSError as exc:  # a full disk, say: no temporary file is left behind
+            for tmp in tmps.values():
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise StoreUnavailable(f"artifact store {self.url} could not be written: {exc}"
+                                   ) from exc
         for sha, tmp in tmps.items():
             self._local_move(tmp, self._path(sha))
         return refs
