@@ -125,10 +125,15 @@ class ServedModel:
         self._plan = (matrix_plan(self.signature) if self.signature is not None
                       and numeric_signature(self.signature) else None)
         self.fast = self._enable_fast_path()
+        self._compiled: Any = None
+        if not self.fast and self.version.format == "sklearn":
+            self._compile_pipeline()
         self._argmax = _predicts_argmax(self.model)
         # not when the fast path compiled its own predictors (they take the raw matrix)
-        self._split = (_pipeline_split(self.model)
-                       if self._proba == getattr(self.model, "predict_proba", None) else None)
+        self._split: tuple[Any, Any] | None = (
+            (self._compiled, self._compiled.final) if self._compiled is not None
+            else _pipeline_split(self.model)
+            if self._proba == getattr(self.model, "predict_proba", None) else None)
         self._openmp = _uses_openmp(self.model)
         self.loaded_at = time.time()
 
@@ -148,6 +153,18 @@ class ServedModel:
         compiled = compile_linear(self.model, probe)
         if compiled is not None:
             self._predict, self._proba = compiled
+
+    def _compile_pipeline(self) -> None:
+        """NumPy preprocessing for a ``Pipeline(ColumnTransformer, final)`` on checked
+        frames, when provably identical (see ``compiled_pipeline``)."""
+        from .compiled_pipeline import compile_pipeline
+
+        compiled = compile_pipeline(self.model, self.signature, self.version.input_example)
+        if compiled is not None:
+            self._predict = compiled.predict
+            if compiled.final.predict_proba is not None:
+                self._proba = compiled.predict_proba
+            self._compiled = compiled
 
     def _enable_fast_path(self) -> bool:
         if self.version.format != "sklearn" or not numeric_signature(self.signature):
