@@ -4,7 +4,9 @@ The server logs class probabilities for every classifier even when the client di
 (`MODELWORKS_SERVE_LOG_PROBABILITIES`, on by default), so performance estimation works from
 the first request. This measures that cost per model family: one workspace with a logistic
 regression, a 100-tree random forest and a HistGradientBoosting classifier fitted on the
-breast-cancer data shipped with scikit-learn; two `modelworks serve` processes on it (one
+breast-cancer data shipped with scikit-learn, and the common tabular pipeline (one-hot
+categories, imputed and scaled numbers, a logistic regression) fitted on the quickstart's
+claims, whose preprocessing the server compiles; two `modelworks serve` processes on it (one
 worker each), the setting off and on; single-row native requests over one keep-alive
 connection from a separate client process (benchmarks/_http_client.py), the two servers
 interleaved in `--rounds` rounds of `--requests` requests per model. Reported per model:
@@ -18,10 +20,13 @@ goes to stderr, one JSON object to stdout. Run with the main venv:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -47,6 +52,34 @@ def models() -> dict[str, Any]:
             "hgb": HistGradientBoostingClassifier(random_state=0)}
 
 
+def claims_pipeline() -> tuple[Any, Any, Any]:
+    """The common tabular model on the quickstart's claims: one-hot categories, imputed and
+    scaled numbers, a logistic regression (its preprocessing is compiled when served)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from modelworks.quickstart.claims_data import LABEL_COLUMN, generate_claims
+
+    df = generate_claims(3_000, seed=1)
+    X = df.drop(columns=[LABEL_COLUMN, "claim_id"])
+    cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    nums = [c for c in X.columns if c not in cats]
+    model = make_pipeline(ColumnTransformer([
+        ("cats", OneHotEncoder(handle_unknown="ignore"), cats),
+        ("nums", make_pipeline(SimpleImputer(), StandardScaler()), nums)]),
+        LogisticRegression(max_iter=2000))
+    return model.fit(X, df[LABEL_COLUMN]), X, df[LABEL_COLUMN]
+
+
+def _row_body(X: Any) -> bytes:
+    row = {k: (None if isinstance(v, float) and v != v else v)
+           for k, v in X.iloc[0].to_dict().items()}
+    return json.dumps({"instances": [row]}, default=str).encode()
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds per server")
@@ -62,11 +95,16 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     X, y = training_data()
     folder = tmp / "workspace"
     ws = mw.Workspace(str(folder))
+    bodies: dict[str, Path] = {}
     for name, model in models().items():
         ws.register_model(name, model=model.fit(X, y), input_example=X.head(5))
+        bodies[name] = tmp / "body.json"
+    bodies["pipeline"] = tmp / "claims-body.json"
+    pipeline, claims, _ = claims_pipeline()
+    ws.register_model("pipeline", model=pipeline, input_example=claims.head(5))
     ws.close()
-    body = tmp / "body.json"
-    body.write_bytes(payloads(X)["instances"])
+    bodies["logistic"].write_bytes(payloads(X)["instances"])
+    bodies["pipeline"].write_bytes(_row_body(claims))
 
     servers: dict[str, Server] = {}
     try:
@@ -74,18 +112,18 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             port = free_port()
             servers[arm] = Server(
                 f"serve ({arm})", [*modelworks_cli(), "-w", str(folder), "serve", "--port",
-                                   str(port), "--models", "logistic/1,forest/1,hgb/1",
+                                   str(port), "--models", "logistic/1,forest/1,hgb/1,pipeline/1",
                                    "--workers", "1"],
                 port=port, ready_path="/v1/health/ready", cwd=tmp,
                 log_path=tmp / f"serve-{arm}.log",
                 env=_clean_env({"MODELWORKS_SERVE_LOG_PROBABILITIES": flag}))
         for server in servers.values():
             server.wait_ready(args.startup_timeout)
-        p50: dict[str, dict[str, list[float]]] = {n: {"off": [], "on": []} for n in models()}
+        p50: dict[str, dict[str, list[float]]] = {n: {"off": [], "on": []} for n in bodies}
         for round_ in range(args.rounds):
             for name in p50:
                 for arm, server in servers.items():
-                    got = sequential(server.port, f"/v1/models/{name}/predict", body,
+                    got = sequential(server.port, f"/v1/models/{name}/predict", bodies[name],
                                      args.requests, args.warmup)
                     p50[name][arm].append(got["p50_ms"])
             eprint(f"round {round_ + 1}/{args.rounds}: " + ", ".join(

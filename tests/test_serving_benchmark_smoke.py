@@ -101,7 +101,7 @@ def test_probabilities_benchmark_prints_a_complete_report(tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert report["benchmark"] == "serving_probabilities"
-    assert set(report["models"]) == {"logistic", "forest", "hgb"}
+    assert set(report["models"]) == {"logistic", "forest", "hgb", "pipeline"}
     for row in report["models"].values():
         assert row["off_p50_ms"] > 0 and row["on_p50_ms"] > 0 and row["ratio"] > 0
         assert len(row["rounds"]["off"]) == len(row["rounds"]["on"]) == 1
