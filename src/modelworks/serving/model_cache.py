@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from ..registry.records import ModelVersion
 from ..registry.uri import ModelRef
 from .inputs import matrix_plan, numeric_signature, rows_to_matrix
 from .refresh import Refreshing
+
+if TYPE_CHECKING:
+    from .compiled_pipeline import CompiledPipeline
 
 __all__ = ["CacheStats", "ModelCache", "ServedModel"]
 
@@ -125,15 +128,15 @@ class ServedModel:
         self._plan = (matrix_plan(self.signature) if self.signature is not None
                       and numeric_signature(self.signature) else None)
         self.fast = self._enable_fast_path()
-        self._compiled: Any = None
-        if not self.fast and self.version.format == "sklearn":
-            self._compile_pipeline()
+        self._compiled = (self._compile_pipeline()
+                          if not self.fast and self.version.format == "sklearn" else None)
         self._argmax = _predicts_argmax(self.model)
-        # not when the fast path compiled its own predictors (they take the raw matrix)
-        self._split: tuple[Any, Any] | None = (
-            (self._compiled, self._compiled.final) if self._compiled is not None
-            else _pipeline_split(self.model)
-            if self._proba == getattr(self.model, "predict_proba", None) else None)
+        # (transforms, final step): answers with probabilities transform once
+        self._split: tuple[Any, Any] | None = None
+        if self._compiled is not None:
+            self._split = (self._compiled, self._compiled.final)
+        elif self._proba == getattr(self.model, "predict_proba", None):  # not compiled linear
+            self._split = _pipeline_split(self.model)
         self._openmp = _uses_openmp(self.model)
         self.loaded_at = time.time()
 
@@ -154,7 +157,7 @@ class ServedModel:
         if compiled is not None:
             self._predict, self._proba = compiled
 
-    def _compile_pipeline(self) -> None:
+    def _compile_pipeline(self) -> CompiledPipeline | None:
         """NumPy preprocessing for a ``Pipeline(ColumnTransformer, final)`` on checked
         frames, when provably identical (see ``compiled_pipeline``)."""
         from .compiled_pipeline import compile_pipeline
@@ -164,7 +167,7 @@ class ServedModel:
             self._predict = compiled.predict
             if compiled.final.predict_proba is not None:
                 self._proba = compiled.predict_proba
-            self._compiled = compiled
+        return compiled
 
     def _enable_fast_path(self) -> bool:
         if self.version.format != "sklearn" or not numeric_signature(self.signature):
